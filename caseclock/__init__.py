@@ -1,0 +1,1 @@
+"""Caseclock: statutory clocks for children's social care cases in England."""
