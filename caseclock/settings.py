@@ -1,0 +1,106 @@
+"""One settings object, read once at start-up from the environment and passed down.
+
+Variables use the prefix ``CASECLOCK_`` and ``__`` between group and field, for example
+``CASECLOCK_TEMPORAL__ADDRESS=temporal:7233`` or ``CASECLOCK_DATABASE__URL=postgresql+asyncpg://...``.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Placeholders that ship in examples; refused outside development so nobody runs with them.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "development", "secret"})
+DEV_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcmVhbC1kYXRh"  # base64, 33 bytes: dev only
+
+
+class Environment(StrEnum):
+    """Where the engine runs; development relaxes the secret checks, nothing else."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class TemporalSettings(BaseModel):
+    """How to reach Temporal and which queue the worker serves."""
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "caseclock"
+    # Worker cache: bounds worker memory, not the number of open cases.
+    max_cached_workflows: int = 2000
+
+
+class DevServerSettings(BaseModel):
+    """The embedded Temporal dev server started by ``caseclock up``."""
+
+    port: int = 7233
+    ui_port: int = 8233
+    data_dir: Path = Path("var")
+
+
+class DatabaseSettings(BaseModel):
+    """The read model: SQLite by default, PostgreSQL in production."""
+
+    url: str = "sqlite+aiosqlite:///var/caseclock.db"
+    echo: bool = False
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing email for alerts. ``host`` empty disables email."""
+
+    host: str = ""
+    port: int = 25
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    starttls: bool = False
+    sender: str = "caseclock@localhost"
+    timeout_seconds: float = 10.0
+
+
+class WebhookSettings(BaseModel):
+    """Posting alerts to Teams or Slack style incoming webhooks."""
+
+    timeout_seconds: float = 10.0
+
+
+class EncryptionSettings(BaseModel):
+    """Payload encryption keys (AES-GCM). The first key encrypts; all keys decrypt (rotation).
+
+    Each entry is ``key_id:base64key``; the key must decode to 16, 24 or 32 bytes.
+    """
+
+    keys: list[SecretStr] = [SecretStr(f"dev:{DEV_ENCRYPTION_KEY}")]
+
+
+class Settings(BaseSettings):
+    """All of Caseclock's settings, grouped."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CASECLOCK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "INFO"
+    temporal: TemporalSettings = TemporalSettings()
+    dev_server: DevServerSettings = DevServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    encryption: EncryptionSettings = EncryptionSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> "Settings":
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        for entry in self.encryption.keys:
+            key_id, _, key = entry.get_secret_value().partition(":")
+            if key in PLACEHOLDER_SECRETS or key == DEV_ENCRYPTION_KEY:
+                msg = (
+                    f"encryption key {key_id!r} is a placeholder; set CASECLOCK_ENCRYPTION__KEYS "
+                    f"to real keys outside development"
+                )
+                raise ValueError(msg)
+        return self
