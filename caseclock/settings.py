@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Placeholders that ship in examples; refused outside development so nobody runs with them.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "development", "secret"})
-DEV_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcmVhbC1kYXRh"  # base64, 33 bytes: dev only
+DEV_ENCRYPTION_KEY = "Y2FzZWNsb2NrLWRldi1rZXktbm90LWZvci1yZWFsISE="  # 32 bytes, base64: dev only
 
 
 class Environment(StrEnum):
