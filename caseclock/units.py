@@ -21,7 +21,9 @@ class Counting(StrEnum):
 
     ``START_DAY_IS_DAY_1``: "within N weeks/days *beginning with* the day on which X"
     (Children Act 1989 s32 and s45): the day of X is day 1, so the period ends the day before
-    X + N units. For working days, X is day 1 only if X is itself a working day.
+    X + N units. For months, it ends the day before the matching date N months on, or on the
+    last day of that month when it has no such date (SI 2018/1082 r1.4(2)(a)). For working
+    days, X is day 1 only if X is itself a working day.
     """
 
     DAY_AFTER_IS_DAY_1 = "day_after_is_day_1"

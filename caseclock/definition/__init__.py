@@ -1,0 +1,1 @@
+"""Process definitions: a versioned, validated file format interpreted by the process core."""
