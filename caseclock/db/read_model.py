@@ -1,0 +1,379 @@
+"""Writing and reading the read model: idempotent upserts in, pydantic views out.
+
+Every write is an ``INSERT ... ON CONFLICT`` or a conditional ``UPDATE`` keyed on the
+natural key of the row, so an activity that runs twice (a retry, a replayed workflow, a
+worker killed mid-burst) leaves the same rows as one that ran once.
+
+Deliveries and the inbox live in ``caseclock.db.deliveries``; :class:`ReadModel` has
+their methods too, so callers need one object.
+
+Writes start with a write statement, which takes SQLite's write lock at once; reading first
+and writing later would risk a ``SQLITE_BUSY`` that the busy timeout cannot retry.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from caseclock.core.actions import (
+    NotifyAction,
+    RecordClockAction,
+    RecordEventAction,
+    RecordStageAction,
+)
+from caseclock.db import ReadModelError, UnknownCaseError, UnknownEscalationError
+from caseclock.db.deliveries import NO_UPDATE, DeliveryLedger, DeliveryStatus
+from caseclock.db.engine import insert_for
+from caseclock.db.models import AuditEntry, Case, CaseStage, Clock, Escalation, Event
+from caseclock.db.views import (
+    CaseView,
+    ClockView,
+    EscalationView,
+    case_view,
+    clock_view,
+    escalation_view,
+)
+
+__all__ = [
+    "DeliveryStatus",
+    "ReadModel",
+    "ReadModelError",
+    "UnknownCaseError",
+    "UnknownEscalationError",
+]
+
+
+class ReadModel(DeliveryLedger):
+    """The read model's writes (idempotent) and reads (pydantic views).
+
+    Constructed like :class:`DeliveryLedger`, whose delivery and inbox methods it has.
+    """
+
+    @asynccontextmanager
+    async def _case_write(self, case_ref: str) -> AsyncIterator[AsyncSession]:
+        """A write transaction about one case; a missing case becomes UnknownCaseError."""
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        except IntegrityError as exc:
+            if await self.get_case(case_ref) is None:
+                raise UnknownCaseError(case_ref) from exc
+            raise
+
+    # Cases -----------------------------------------------------------------------------
+
+    async def upsert_case(
+        self,
+        case_ref: str,
+        definition_id: str,
+        definition_version: str,
+        team: str,
+        allocated_worker: str | None,
+        opened_on: date,
+    ) -> None:
+        """Create or update a case; its recorded stages are kept."""
+        now = self._now()
+        async with self._sessions.begin() as session:
+            stmt = insert_for(session, Case).values(
+                case_ref=case_ref,
+                definition_id=definition_id,
+                definition_version=definition_version,
+                team_code=team,
+                allocated_worker_code=allocated_worker,
+                opened_on=opened_on,
+                current_stages={},
+                updated_at=now,
+            )
+            columns = ("definition_id", "definition_version", "team_code")
+            set_ = {name: stmt.excluded[name] for name in columns}
+            set_ |= {
+                "allocated_worker_code": stmt.excluded.allocated_worker_code,
+                "opened_on": stmt.excluded.opened_on,
+                "updated_at": stmt.excluded.updated_at,
+            }
+            await session.execute(
+                stmt.on_conflict_do_update(index_elements=["case_ref"], set_=set_)
+            )
+            await self._copy_team_to_clocks(session, case_ref, team)
+
+    async def set_allocation(self, case_ref: str, team: str, allocated_worker: str | None) -> None:
+        """Move a case to a team and worker (None: unallocated).
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded.
+
+        """
+        async with self._sessions.begin() as session:
+            stmt = (
+                update(Case)
+                .where(Case.case_ref == case_ref)
+                .values(
+                    team_code=team, allocated_worker_code=allocated_worker, updated_at=self._now()
+                )
+                .returning(Case.case_ref)
+                .execution_options(**NO_UPDATE)
+            )
+            if (await session.execute(stmt)).first() is None:
+                raise UnknownCaseError(case_ref)
+            await self._copy_team_to_clocks(session, case_ref, team)
+
+    async def close_case(self, case_ref: str, closed_on: date) -> None:
+        """Record that a case closed on a date.
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded.
+
+        """
+        async with self._sessions.begin() as session:
+            stmt = (
+                update(Case)
+                .where(Case.case_ref == case_ref)
+                .values(closed_on=closed_on, updated_at=self._now())
+                .returning(Case.case_ref)
+                .execution_options(**NO_UPDATE)
+            )
+            if (await session.execute(stmt)).first() is None:
+                raise UnknownCaseError(case_ref)
+
+    @staticmethod
+    async def _copy_team_to_clocks(session: AsyncSession, case_ref: str, team: str) -> None:
+        # Clocks carry the case's team so that a manager's dashboard is one indexed query.
+        stmt = update(Clock).where(Clock.case_ref == case_ref, Clock.team_code != team)
+        await session.execute(stmt.values(team_code=team).execution_options(**NO_UPDATE))
+
+    async def get_case(self, case_ref: str) -> CaseView | None:
+        """The case, or None if it has not been recorded."""
+        async with self._sessions() as session:
+            row = await session.get(Case, case_ref)
+            return None if row is None else case_view(row)
+
+    # Events, stages, clocks ------------------------------------------------------------
+
+    async def record_event(self, action: RecordEventAction) -> None:
+        """Record an accepted event (one row per case and event id).
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded.
+
+        """
+        async with self._case_write(action.case_ref) as session:
+            stmt = insert_for(session, Event).values(
+                case_ref=action.case_ref,
+                event_id=action.event_id,
+                event_type=action.event_type,
+                effective_date=action.effective_date,
+                effective_at=action.effective_at,
+                recorded_at=action.recorded_at,
+                recorded_by=action.recorded_by,
+                outcome=action.outcome,
+            )
+            columns = ("event_type", "effective_date", "effective_at", "recorded_at")
+            set_ = {name: stmt.excluded[name] for name in (*columns, "recorded_by", "outcome")}
+            await session.execute(
+                stmt.on_conflict_do_update(index_elements=["case_ref", "event_id"], set_=set_)
+            )
+
+    async def record_stage(self, action: RecordStageAction) -> None:
+        """Record a stage change in the history and refresh the case's current stages.
+
+        The current stage of each track is worked out from the whole history (latest
+        ``entered_on``, then the order recorded), so a late or repeated write cannot roll a
+        track back.
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded.
+
+        """
+        async with self._case_write(action.case_ref) as session:
+            stmt = insert_for(session, CaseStage).values(
+                case_ref=action.case_ref,
+                track=action.track,
+                stage=action.stage,
+                entered_on=action.entered_on,
+                event_id=action.event_id,
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["case_ref", "track", "stage", "event_id"],
+                    set_={"entered_on": stmt.excluded.entered_on},
+                )
+            )
+            # FOR NO KEY UPDATE: serialises stage writes per case on PostgreSQL without
+            # conflicting with the key-share lock the insert above took on the case row.
+            lock = select(Case.case_ref).where(Case.case_ref == action.case_ref)
+            await session.execute(lock.with_for_update(key_share=True))
+            history = await session.execute(
+                select(CaseStage.track, CaseStage.stage)
+                .where(CaseStage.case_ref == action.case_ref)
+                .order_by(CaseStage.entered_on, CaseStage.id)
+            )
+            current = dict(history.all())
+            await session.execute(
+                update(Case)
+                .where(Case.case_ref == action.case_ref)
+                .values(current_stages=current, updated_at=self._now())
+                .execution_options(**NO_UPDATE)
+            )
+
+    async def record_clock(self, action: RecordClockAction) -> None:
+        """Create or update one occurrence of a clock, with its deadline explained.
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded.
+
+        """
+        snap, deadline = action.clock, action.clock.deadline
+        team = select(Case.team_code).where(Case.case_ref == action.case_ref).scalar_subquery()
+        async with self._case_write(action.case_ref) as session:
+            stmt = insert_for(session, Clock).values(
+                case_ref=action.case_ref,
+                clock_id=snap.clock_id,
+                occurrence=snap.occurrence,
+                team_code=team,
+                title=snap.clock_title,
+                status=snap.status.value,
+                start_date=deadline.start_date,
+                due_date=deadline.due_date,
+                due_at=deadline.due_at,
+                deadline=deadline.model_dump(mode="json"),
+                explanation=deadline.explain(),
+                levels_fired=list(snap.levels_fired),
+                closed_by_event_id=snap.closed_by_event_id,
+                closed_on=snap.closed_on,
+                updated_at=self._now(),
+            )
+            keys = {"id", "case_ref", "clock_id", "occurrence"}
+            set_ = {c.name: c for c in stmt.excluded if c.name not in keys}
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["case_ref", "clock_id", "occurrence"], set_=set_
+                )
+            )
+
+    async def list_clocks(self, case_ref: str) -> list[ClockView]:
+        """The case's clock occurrences, soonest due first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Clock)
+                .where(Clock.case_ref == case_ref)
+                .order_by(Clock.due_at, Clock.clock_id, Clock.occurrence)
+            )
+            return [clock_view(row) for row in rows]
+
+    # Escalations -----------------------------------------------------------------------
+
+    async def record_escalation(self, action: NotifyAction) -> EscalationView:
+        """Record an alert (one row per key); an acknowledgement already given is kept.
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded.
+
+        """
+        async with self._case_write(action.case_ref) as session:
+            stmt = insert_for(session, Escalation).values(
+                key=action.key,
+                case_ref=action.case_ref,
+                clock_id=action.clock_id,
+                clock_title=action.clock_title,
+                occurrence=action.occurrence,
+                level=action.level,
+                level_name=action.level_name,
+                covers_levels=list(action.covers_levels),
+                state=action.state.value,
+                roles=list(action.roles),
+                fire_at=action.fire_at,
+                due_at=action.deadline.due_at,
+                what_to_do=action.what_to_do,
+                created_at=self._now(),
+            )
+            kept = {"key", "created_at", "acknowledged_at", "acknowledged_by"}
+            kept.add("acknowledgement_note")
+            set_ = {c.name: c for c in stmt.excluded if c.name not in kept}
+            await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=set_))
+            view = await self._escalation(session, action.key)
+        if view is None:  # pragma: no cover - the row was written in this transaction
+            raise UnknownEscalationError(action.key)
+        return view
+
+    async def acknowledge(self, key: str, staff_code: str, note: str) -> EscalationView:
+        """Record that a member of staff has seen an alert and acted, with their note.
+
+        The first acknowledgement stands: a later one changes nothing and comes back with
+        ``already_acknowledged=True`` and the first one's who, when and note.
+
+        Raises:
+            UnknownEscalationError: If no escalation has this key.
+
+        """
+        async with self._sessions.begin() as session:
+            stmt = (
+                update(Escalation)
+                .where(Escalation.key == key, Escalation.acknowledged_at.is_(None))
+                .values(
+                    acknowledged_at=self._now(),
+                    acknowledged_by=staff_code,
+                    acknowledgement_note=note,
+                )
+                .returning(Escalation.key)
+                .execution_options(**NO_UPDATE)
+            )
+            first = (await session.execute(stmt)).first() is not None
+            view = await self._escalation(session, key)
+        if view is None:
+            raise UnknownEscalationError(key)
+        if not first:
+            self._log.info(
+                "escalation_already_acknowledged",
+                key=key,
+                staff_code=staff_code,
+                acknowledged_by=view.acknowledged_by,
+            )
+        return view.model_copy(update={"already_acknowledged": not first})
+
+    async def list_escalations(
+        self,
+        team: str | None = None,
+        open_only: bool = True,
+        level_at_least: int | None = None,
+    ) -> list[EscalationView]:
+        """Alerts, oldest first, optionally for one team, open ones, from a level up."""
+        query = select(Escalation, Case.team_code).join(Case)
+        if team is not None:
+            query = query.where(Case.team_code == team)
+        if open_only:
+            query = query.where(Escalation.acknowledged_at.is_(None))
+        if level_at_least is not None:
+            query = query.where(Escalation.level >= level_at_least)
+        async with self._sessions() as session:
+            rows = await session.execute(query.order_by(Escalation.fire_at, Escalation.key))
+            return [escalation_view(row, team_code) for row, team_code in rows]
+
+    @staticmethod
+    async def _escalation(session: AsyncSession, key: str) -> EscalationView | None:
+        query = select(Escalation, Case.team_code).join(Case).where(Escalation.key == key)
+        found = (await session.execute(query)).first()
+        return None if found is None else escalation_view(*found)
+
+    # Deliveries and inbox --------------------------------------------------------------
+
+    # Audit -----------------------------------------------------------------------------
+
+    async def write_audit(
+        self, actor: str, action: str, case_ref: str | None, detail: Mapping[str, Any]
+    ) -> None:
+        """Append an audit entry; ``detail`` holds codes and references, never personal data."""
+        async with self._sessions.begin() as session:
+            session.add(
+                AuditEntry(
+                    at=self._now(),
+                    actor=actor,
+                    action=action,
+                    case_ref=case_ref,
+                    detail=dict(detail),
+                )
+            )
