@@ -48,6 +48,14 @@ class DatabaseSettings(BaseModel):
     echo: bool = False
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API and dashboard; ``public_url`` is what links in alerts point at."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+
+
 class SmtpSettings(BaseModel):
     """Outgoing email for alerts. ``host`` empty disables email."""
 
@@ -87,6 +95,7 @@ class Settings(BaseSettings):
     temporal: TemporalSettings = TemporalSettings()
     dev_server: DevServerSettings = DevServerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
     smtp: SmtpSettings = SmtpSettings()
     webhook: WebhookSettings = WebhookSettings()
     encryption: EncryptionSettings = EncryptionSettings()

@@ -59,6 +59,7 @@ def check_references(raw: Mapping[str, Any]) -> list[Problem]:
     index = _Index(raw)
     problems: list[Problem] = []
     problems += _check_tracks(raw, index)
+    problems += _check_stages("closes_when", raw.get("closes_when"), index)
     for event_id, spec in index.events.items():
         problems += _check_event(f"events.{event_id}", _mapping(spec), index)
     for clock_id, spec in _mapping(raw.get("clocks")).items():

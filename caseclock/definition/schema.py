@@ -229,3 +229,6 @@ class Definition(StrictModel):
     events: dict[Identifier, EventSpec] = Field(min_length=1)
     clocks: dict[Identifier, ClockSpec] = {}
     ladders: dict[Identifier, LadderSpec] = {}
+    # A case is finished, and its workflow completes, once its tracks are in these stages
+    # and no clock is running. Empty: cases never finish on their own.
+    closes_when: dict[Identifier, tuple[Identifier, ...]] = {}
