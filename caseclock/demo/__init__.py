@@ -1,0 +1,1 @@
+"""Demo data: a small fictional authority for trying Caseclock out (``directory.yaml``)."""
