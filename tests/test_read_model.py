@@ -348,6 +348,7 @@ async def test_a_sent_delivery_is_never_claimed_again(model: ReadModel) -> None:
     await model.mark_failed(key, "tm1", "email", "late error from a stale sender")
 
     assert not await model.claim_delivery(key, "tm1", "email")
+    assert await model.delivery_sent(key, "tm1", "email")
     assert (await model.delivery_counts())[key] == 1
     # Another channel or person is a separate delivery.
     assert await model.claim_delivery(key, "tm1", "webhook")
@@ -362,6 +363,7 @@ async def test_a_failed_or_expired_claim_can_be_taken_again(
     await model.mark_failed(key, "tm1", "email", "SMTP 451 try later")
     assert await model.claim_delivery(key, "tm1", "email")
     assert not await model.claim_delivery(key, "tm1", "email")  # a live claim holds
+    assert not await model.delivery_sent(key, "tm1", "email")
 
     later = ReadModel(database.sessions, now=lambda: datetime.now(UTC) + timedelta(hours=1))
     assert await later.claim_delivery(key, "tm1", "email")  # the lease ran out

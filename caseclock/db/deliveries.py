@@ -184,6 +184,16 @@ class DeliveryLedger:
                 )
             )
 
+    async def delivery_sent(self, key: str, staff_code: str, channel: str) -> bool:
+        """Whether this delivery has been marked sent (to tell "done" from "claimed elsewhere")."""
+        query = select(Delivery.status).where(
+            Delivery.escalation_key == key,
+            Delivery.staff_code == staff_code,
+            Delivery.channel == channel,
+        )
+        async with self._sessions() as session:
+            return await session.scalar(query) == DeliveryStatus.SENT.value
+
     async def delivery_counts(self) -> dict[str, int]:
         """Sent deliveries per escalation key (for tests and benchmarks)."""
         async with self._sessions() as session:
