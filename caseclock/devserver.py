@@ -20,17 +20,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.converter import DataConverter
 
+from caseclock.search_attributes import SEARCH_ATTRIBUTES
 from caseclock.settings import DevServerSettings, TemporalSettings
-
-# Workflow ids and these attributes carry case references and codes, never personal data.
-DEFINITION_ATTRIBUTE: Final = SearchAttributeKey.for_keyword("CaseclockDefinition")
-TEAM_ATTRIBUTE: Final = SearchAttributeKey.for_keyword("CaseclockTeam")
-STAGES_ATTRIBUTE: Final = SearchAttributeKey.for_keyword_list("CaseclockStages")
-SEARCH_ATTRIBUTES: Final[tuple[SearchAttributeKey[Any], ...]] = (
-    DEFINITION_ATTRIBUTE,
-    TEAM_ATTRIBUTE,
-    STAGES_ATTRIBUTE,
-)
 
 # The type names that `temporal server start-dev --search-attribute NAME=TYPE` and
 # `temporal operator search-attribute create --type TYPE` accept.

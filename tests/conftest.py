@@ -33,7 +33,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from caseclock.devserver import SEARCH_ATTRIBUTES
+from caseclock.search_attributes import SEARCH_ATTRIBUTES
 
 TEMPORAL_ADDRESS_ENV = "CASECLOCK_TEST_TEMPORAL_ADDRESS"
 

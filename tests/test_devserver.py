@@ -19,12 +19,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from caseclock.devserver import (
-    TEAM_ATTRIBUTE,
     DevServer,
     DevServerError,
     connect_client,
     find_temporal_binary,
 )
+from caseclock.search_attributes import TEAM_ATTRIBUTE
 from caseclock.settings import DevServerSettings, TemporalSettings
 from tests.helpers import wait_until
 
