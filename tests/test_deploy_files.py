@@ -148,6 +148,9 @@ def test_app_services_run_the_worker_and_the_api(services: dict[str, dict[str, A
         assert environment["CASECLOCK_ENVIRONMENT"] == Environment.PRODUCTION.value
         assert environment["CASECLOCK_TEMPORAL__ADDRESS"] == "temporal:7233"
         assert environment["CASECLOCK_DATABASE__URL"].startswith("postgresql+asyncpg://")
+    api = environment_of(services["caseclock-api"])
+    assert (api["CASECLOCK_API__HOST"], api["CASECLOCK_API__PORT"]) == ("0.0.0.0", "8000")
+    assert services["caseclock-api"]["ports"] == ["127.0.0.1:8000:8000"]
 
 
 def test_every_caseclock_variable_in_compose_is_a_settings_field(
