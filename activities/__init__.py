@@ -1,0 +1,1 @@
+"""Temporal activities: the side effects the process core asks for, each idempotent."""

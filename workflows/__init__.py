@@ -1,0 +1,1 @@
+"""Temporal workflows: durable shells around the pure process core."""

@@ -1,0 +1,225 @@
+"""The case workflow on a real Temporal server, with the real worker, read model and channels.
+
+Updates run against the local dev server; long timers against the time-skipping server.
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from caseclock.calendar import LONDON, local_date
+from caseclock.calendar_source import build_england_and_wales_calendar
+from caseclock.cases import case_summary, open_case, record_event
+from caseclock.core.events import CaseEvent, EventRejectedError
+from caseclock.definition.loader import load_definition
+from caseclock.definition.schema import Definition
+from caseclock.search_attributes import SEARCH_ATTRIBUTES
+from tests.engine_stack import engine_stack
+from tests.helpers import wait_until
+from workflows.case import CaseWorkflow
+from workflows.case_types import Allocation, CaseWorkflowInput, workflow_id_for
+
+DEFINITION_FILE = Path(__file__).parents[1] / "definitions" / "child-protection.yaml"
+CALENDAR = build_england_and_wales_calendar(2020, 2035)
+ALLOCATION = Allocation(team="T1", worker="SW-1")
+
+
+@pytest.fixture(scope="module")
+def definition() -> Definition:
+    return load_definition(DEFINITION_FILE)
+
+
+def event(
+    event_id: str, kind: str, on: date, outcome: str | None = None, recorded: datetime | None = None
+) -> CaseEvent:
+    return CaseEvent(
+        event_id=event_id,
+        type=kind,
+        effective_date=on,
+        recorded_at=recorded or datetime.now(UTC),
+        recorded_by="SW-1",
+        outcome=outcome,
+    )
+
+
+async def test_late_recorded_referral_escalates_at_once_to_every_channel(
+    local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
+) -> None:
+    today = local_date(datetime.now(UTC))
+    received = CALENDAR.add_working_days(today, -12)  # decision was due 11 working days ago
+    async with engine_stack(local_env.client, tmp_path) as stack:
+        await open_case(
+            stack.client,
+            stack.settings.temporal.task_queue,
+            definition,
+            "LA-1001",
+            ALLOCATION,
+            [event("r1", "referral_received", received)],
+            datetime.now(UTC),
+        )
+        rows = await wait_until(lambda: stack.read_model.list_escalations(team="T1"))
+        # One alert, at the highest rung already due, covering all the rungs below it.
+        assert [(row.key, row.covers_levels) for row in rows] == [
+            ("LA-1001/referral_decision/1/4", (0, 1, 2, 3, 4))
+        ]
+        everyone = {
+            "sw1@example.org",
+            "tm1@example.org",
+            "sm1@example.org",
+            "hos1@example.org",
+            "dir1@example.org",
+        }
+        await wait_until(lambda: len(stack.mailbox.messages) == len(everyone), timeout=15)
+        assert {message["To"] for message in stack.mailbox.messages} == everyone
+        body = stack.mailbox.messages[0].get_payload(decode=True)
+        assert b"LA-1001" in str(stack.mailbox.messages[0]).encode() or body
+        await wait_until(lambda: len(stack.webhooks.posts) == 1)
+        assert stack.webhooks.posts[0]["caseclock"]["key"] == "LA-1001/referral_decision/1/4"
+        inbox = await stack.read_model.inbox("TM-1")
+        assert [item.escalation.key for item in inbox] == ["LA-1001/referral_decision/1/4"]
+
+
+async def test_invalid_event_is_rejected_with_its_reason_and_changes_nothing(
+    local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
+) -> None:
+    today = local_date(datetime.now(UTC))
+    async with engine_stack(local_env.client, tmp_path) as stack:
+        await open_case(
+            stack.client,
+            stack.settings.temporal.task_queue,
+            definition,
+            "LA-1002",
+            ALLOCATION,
+            [event("r1", "referral_received", today)],
+            datetime.now(UTC),
+        )
+
+        async def stage() -> str | None:
+            case = await stack.read_model.get_case("LA-1002")
+            return case.current_stages.get("main") if case else None
+
+        assert await wait_until(stage) == "referral"
+        before = await case_summary(stack.client, "LA-1002")
+        with pytest.raises(
+            EventRejectedError, match="not allowed while Child's path is at 'referral'"
+        ):
+            await record_event(stack.client, "LA-1002", event("x1", "icpc_held", today, "cp_plan"))
+        assert await case_summary(stack.client, "LA-1002") == before
+        assert await stage() == "referral"
+        clocks = await stack.read_model.list_clocks("LA-1002")
+        assert [(clock.clock_id, clock.status.value) for clock in clocks] == [
+            ("referral_decision", "running")
+        ]
+
+
+async def test_repeated_event_id_is_applied_once(
+    local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
+) -> None:
+    today = local_date(datetime.now(UTC))
+    async with engine_stack(local_env.client, tmp_path) as stack:
+        await open_case(
+            stack.client,
+            stack.settings.temporal.task_queue,
+            definition,
+            "LA-1003",
+            ALLOCATION,
+            [event("r1", "referral_received", today)],
+            datetime.now(UTC),
+        )
+        decision = event("d1", "referral_decision", today, "assessment")
+        first = await record_event(stack.client, "LA-1003", decision)
+        again = await record_event(stack.client, "LA-1003", decision)
+        assert (first.duplicate, again.duplicate) == (False, True)
+        summary = await case_summary(stack.client, "LA-1003")
+        assert summary.stages["main"] == "assessment"
+        clocks = {clock.clock_id: clock.status.value for clock in summary.clocks}
+        assert clocks == {"referral_decision": "met", "assessment": "running"}
+
+
+async def test_drifting_referral_climbs_the_ladder_rung_by_rung(
+    time_skipping_env_factory,
+    tmp_path: Path,
+    definition: Definition,
+) -> None:
+    env: WorkflowEnvironment = await time_skipping_env_factory(None)
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type)
+                for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    start = await env.get_current_time()
+    received = local_date(start)
+    async with engine_stack(env.client, tmp_path) as stack:
+        await open_case(
+            stack.client,
+            stack.settings.temporal.task_queue,
+            definition,
+            "LA-1004",
+            ALLOCATION,
+            [event("r1", "referral_received", received, recorded=start)],
+            start,
+        )
+        await env.sleep(timedelta(days=25))
+        rows = await stack.read_model.list_escalations(team="T1")
+        levels = sorted((row.level, row.covers_levels) for row in rows)
+        # The workflow woke at every rung, so each was sent on its own.
+        assert levels == [(0, (0,)), (1, (1,)), (2, (2,)), (3, (3,)), (4, (4,))]
+        summary = await case_summary(stack.client, "LA-1004")
+        occurrence = next(c for c in summary.clocks if c.clock_id == "referral_decision")
+        assert occurrence.levels_fired == (0, 1, 2, 3, 4)
+        due = occurrence.deadline.due_date
+        assert due == CALENDAR.add_working_days(received, 1)
+        fired = {row.level: row.fire_at for row in rows}
+        assert fired[1] == datetime.combine(due + timedelta(days=1), time(0), tzinfo=LONDON)
+
+
+async def test_two_year_plan_keeps_history_bounded_by_continuing_as_new(
+    local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
+) -> None:
+    today = local_date(datetime.now(UTC))
+    icpc = CALENDAR.add_working_days(today - timedelta(days=2 * 365), 0)
+    opening = [
+        event("r1", "referral_received", icpc - timedelta(days=20)),
+        event("r2", "referral_decision", icpc - timedelta(days=20), "strategy_discussion"),
+        event("r3", "strategy_discussion_held", icpc - timedelta(days=20), "s47"),
+        event("r4", "icpc_held", icpc, "cp_plan"),
+    ]
+    async with engine_stack(local_env.client, tmp_path) as stack:
+        client: Client = stack.client
+        handle = await client.start_workflow(
+            CaseWorkflow.run,
+            CaseWorkflowInput(
+                case_ref="LA-1005",
+                allocation=ALLOCATION,
+                definition=definition,
+                calendar=CALENDAR,
+                initial_events=opening,
+                history_limit=200,
+            ),
+            id=workflow_id_for("LA-1005"),
+            task_queue=stack.settings.temporal.task_queue,
+        )
+        day, visits = icpc, 0
+        while True:
+            day = CALENDAR.add_working_days(day, 10)
+            if day > today:
+                break
+            visits += 1
+            await record_event(client, "LA-1005", event(f"v{visits}", "cp_visit", day))
+            if visits % 2 == 0:
+                await record_event(client, "LA-1005", event(f"c{visits}", "core_group_held", day))
+        summary = await case_summary(client, "LA-1005")
+        assert summary.runs > 1  # it continued as new
+        visits_clock = next(c for c in summary.clocks if c.clock_id == "cp_visits")
+        assert visits_clock.occurrence == visits + 1  # numbering carried across runs
+        description = await handle.describe()
+        assert description.raw_description.workflow_execution_info.history_length < 260

@@ -1,0 +1,107 @@
+"""The Caseclock worker: the one place that wires settings, logging, database and Temporal.
+
+Run it with ``python -m worker`` (or ``caseclock worker``). It serves the case workflow and
+its activities on the task queue in the settings until it receives SIGINT or SIGTERM.
+"""
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import httpx
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.case_activities import NotifyActivities, ReadModelActivities
+from caseclock.codec import data_converter
+from caseclock.db.engine import create_engine_and_sessions
+from caseclock.db.migrate import upgrade_database_async
+from caseclock.db.read_model import ReadModel
+from caseclock.directory import Directory
+from caseclock.logging import configure_logging
+from caseclock.notify.email import EmailSender
+from caseclock.notify.webhook import WebhookSender
+from caseclock.settings import Settings
+from workflows.case import CaseWorkflow
+
+# A claim on a delivery outlives one activity attempt (30 s), so a retry after a crash
+# waits for it to lapse rather than sending while the first attempt might still finish.
+DELIVERY_CLAIM_LEASE = timedelta(seconds=45)
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client that encrypts payloads with the configured keys."""
+    return await Client.connect(
+        settings.temporal.address,
+        namespace=settings.temporal.namespace,
+        data_converter=data_converter(settings.encryption),
+    )
+
+
+def build_worker(
+    settings: Settings,
+    client: Client,
+    read_model: ReadModel,
+    directory: Directory,
+    http: httpx.AsyncClient,
+) -> Worker:
+    """The worker with the case workflow and every activity, wired to its dependencies."""
+    records = ReadModelActivities(read_model)
+    notify = NotifyActivities(
+        read_model,
+        directory,
+        EmailSender(settings.smtp),
+        WebhookSender(http, settings.webhook),
+        settings.api.public_url,
+    )
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=[CaseWorkflow],
+        activities=[
+            records.record_case_opened,
+            records.record_case_closed,
+            records.record_allocation,
+            records.record_actions,
+            notify.notify_escalation,
+        ],
+        max_cached_workflows=settings.temporal.max_cached_workflows,
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Run the worker until SIGINT or SIGTERM, then shut down gracefully."""
+    log = structlog.get_logger()
+    await upgrade_database_async(settings.database.url)
+    engine, sessions = create_engine_and_sessions(settings.database)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with httpx.AsyncClient() as http:
+            read_model = ReadModel(sessions, claim_lease=DELIVERY_CLAIM_LEASE)
+            worker = build_worker(settings, client, read_model, Directory(sessions), http)
+            async with worker:
+                log.info(
+                    "worker running",
+                    task_queue=settings.temporal.task_queue,
+                    temporal=settings.temporal.address,
+                )
+                await stop.wait()
+                log.info("worker stopping")
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    """Entry point: read settings once, configure logging once, run."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

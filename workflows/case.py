@@ -1,0 +1,274 @@
+"""CaseWorkflow: the durable shell around the pure process core, one workflow per case.
+
+Events arrive as updates, checked by a validator before anything changes. The workflow
+sleeps on one timer until the next alert falls due, runs the core's actions as activities,
+and continues as new before its history grows large. All decisions are the core's; this
+module only moves data between Temporal and the core.
+"""
+
+import asyncio
+import contextlib
+from datetime import date, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    # Pure, deterministic modules (the core and its types) are passed through so the
+    # sandbox does not re-import pydantic for every workflow run.
+    from activities.case_activities import (
+        AllocationInput,
+        CaseClosedInput,
+        CaseOpenedInput,
+        NotifyEscalationInput,
+        RecordActionsInput,
+    )
+    from caseclock.calendar import local_date
+    from caseclock.core.actions import Action, NotifyAction
+    from caseclock.core.engine import (
+        apply_event,
+        due_alerts,
+        next_wakeup,
+        start_case,
+        validate_event,
+    )
+    from caseclock.core.events import EventRejectedError
+    from caseclock.search_attributes import STAGES_ATTRIBUTE, TEAM_ATTRIBUTE
+    from workflows.case_types import (
+        Allocation,
+        CaseSummary,
+        CaseWorkflowInput,
+        RecordEventInput,
+        RecordEventResult,
+    )
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Retry for as long as it takes: an alert must not be dropped because SMTP was down.
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
+
+
+def rejected(error: EventRejectedError) -> ApplicationError:
+    """The core's rejection as a non-retryable error whose details name each field."""
+    details = [rejection.model_dump() for rejection in error.rejections]
+    return ApplicationError(str(error), *details, type="EventRejected", non_retryable=True)
+
+
+@workflow.defn(name="CaseWorkflow")
+class CaseWorkflow:
+    """One case: its clocks, stages and escalations, kept durably for as long as it is open."""
+
+    @workflow.init
+    def __init__(self, case: CaseWorkflowInput) -> None:
+        self._case = case
+        self._state = case.state or start_case(case.definition, case.case_ref)
+        self._allocation = case.allocation
+        self._queue: list[Action] = []
+        self._queued = 0
+        self._done = 0
+        if case.state is None:
+            # Applied here, before any update is validated, so the case's first event is
+            # in place when the next one arrives. The starter checked them with the same
+            # core, so a rejection here is a bug and fails the workflow task visibly.
+            for event in case.initial_events:
+                outcome = apply_event(
+                    case.definition, self._state, event, case.calendar, workflow.now()
+                )
+                self._state = outcome.state
+                self._enqueue(list(outcome.actions))
+
+    @workflow.run
+    async def run(self, case: CaseWorkflowInput) -> CaseSummary:
+        """Keep the case's clocks until it closes, continuing as new when history is long."""
+        if case.state is None:
+            await self._record_opened()
+        while True:
+            self._queue_alerts()
+            await self._run_queue()
+            if self._finished():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._finished() and not self._queue:
+                    await self._record_closed()
+                    return self.summary()
+            if self._history_too_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._run_queue()
+                workflow.continue_as_new(
+                    case.model_copy(
+                        update={
+                            "state": self._state,
+                            "allocation": self._allocation,
+                            "runs": case.runs + 1,
+                        }
+                    )
+                )
+            await self._sleep_until_next_alert()
+
+    @workflow.update
+    async def record_event(self, request: RecordEventInput) -> RecordEventResult:
+        """Apply an event; returns once its facts and any alerts it caused are recorded."""
+        try:
+            outcome = apply_event(
+                self._case.definition,
+                self._state,
+                request.event,
+                self._case.calendar,
+                workflow.now(),
+            )
+        except EventRejectedError as error:
+            raise rejected(error) from error
+        self._state = outcome.state
+        if not outcome.duplicate:
+            # A late-recorded event may start a clock whose rungs are already past.
+            alerts = due_alerts(self._case.definition, self._state, workflow.now())
+            self._state = alerts.state
+            target = self._enqueue([*outcome.actions, *alerts.actions])
+            workflow.upsert_search_attributes([STAGES_ATTRIBUTE.value_set(self._stage_codes())])
+            await workflow.wait_condition(lambda: self._done >= target)
+        return RecordEventResult(
+            event_id=request.event.event_id,
+            duplicate=outcome.duplicate,
+            stages=self._stages(),
+        )
+
+    @record_event.validator
+    def _validate_event(self, request: RecordEventInput) -> None:
+        if self._finished():
+            raise ApplicationError(
+                f"case {self._case.case_ref} is closed; record a new referral as a new case",
+                type="CaseClosed",
+                non_retryable=True,
+            )
+        try:
+            validate_event(self._case.definition, self._state, request.event, workflow.now())
+        except EventRejectedError as error:
+            raise rejected(error) from error
+
+    @workflow.update
+    async def set_allocation(self, allocation: Allocation) -> Allocation:
+        """Move the case to another team or worker; later alerts go to them."""
+        self._allocation = allocation
+        workflow.upsert_search_attributes([TEAM_ATTRIBUTE.value_set(allocation.team)])
+        await workflow.execute_activity(
+            "record_allocation",
+            AllocationInput(
+                case_ref=self._case.case_ref,
+                team=allocation.team,
+                allocated_worker=allocation.worker,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        return allocation
+
+    @workflow.query
+    def summary(self) -> CaseSummary:
+        """The case's stages, clocks and the explanation of every deadline."""
+        clocks = [occurrence.snapshot() for occurrence in self._state.clocks.values()]
+        return CaseSummary(
+            case_ref=self._case.case_ref,
+            allocation=self._allocation,
+            definition_id=self._case.definition.id,
+            definition_version=self._case.definition.version,
+            calendar_id=self._case.calendar.calendar_id,
+            stages=self._stages(),
+            clocks=clocks,
+            next_wakeup=next_wakeup(self._state),
+            explanations={clock.clock_id: clock.deadline.explain() for clock in clocks},
+            runs=self._case.runs,
+        )
+
+    def _stages(self) -> dict[str, str]:
+        return {track: state.stage for track, state in self._state.tracks.items()}
+
+    def _stage_codes(self) -> list[str]:
+        return [f"{track}:{stage}" for track, stage in self._stages().items()]
+
+    def _finished(self) -> bool:
+        closes_when = self._case.definition.closes_when
+        if not closes_when or self._state.running():
+            return False
+        return all(self._state.tracks[t].stage in stages for t, stages in closes_when.items())
+
+    def _closed_on(self) -> date:
+        """The day the last closing track reached its closed stage."""
+        entered = [
+            self._state.tracks[track].entered_on for track in self._case.definition.closes_when
+        ]
+        return max((day for day in entered if day is not None), default=local_date(workflow.now()))
+
+    def _history_too_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_length() >= self._case.history_limit
+            or info.is_continue_as_new_suggested()
+        )
+
+    def _queue_alerts(self) -> None:
+        alerts = due_alerts(self._case.definition, self._state, workflow.now())
+        self._state = alerts.state
+        self._enqueue(list(alerts.actions))
+
+    def _enqueue(self, actions: list[Action]) -> int:
+        self._queue.extend(actions)
+        self._queued += len(actions)
+        return self._queued
+
+    async def _sleep_until_next_alert(self) -> None:
+        wake = next_wakeup(self._state)
+        timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
+        if timeout == timedelta(0):
+            return
+        with contextlib.suppress(TimeoutError):  # a timeout means the next alert is due
+            await workflow.wait_condition(lambda: bool(self._queue), timeout=timeout)
+
+    async def _run_queue(self) -> None:
+        """Run queued actions in order: facts first, then alerts (concurrently)."""
+        while self._queue:
+            batch, self._queue = self._queue, []
+            records = [action for action in batch if not isinstance(action, NotifyAction)]
+            if records:
+                await workflow.execute_activity(
+                    "record_actions",
+                    RecordActionsInput(case_ref=self._case.case_ref, actions=records),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            alerts = [action for action in batch if isinstance(action, NotifyAction)]
+            await asyncio.gather(*(self._notify(alert) for alert in alerts))
+            self._done += len(batch)
+
+    async def _notify(self, alert: NotifyAction) -> None:
+        await workflow.execute_activity(
+            "notify_escalation",
+            NotifyEscalationInput(
+                action=alert,
+                team=self._allocation.team,
+                allocated_worker=self._allocation.worker,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    async def _record_opened(self) -> None:
+        await workflow.execute_activity(
+            "record_case_opened",
+            CaseOpenedInput(
+                case_ref=self._case.case_ref,
+                definition_id=self._case.definition.id,
+                definition_version=self._case.definition.version,
+                team=self._allocation.team,
+                allocated_worker=self._allocation.worker,
+                opened_on=local_date(workflow.now()),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    async def _record_closed(self) -> None:
+        await workflow.execute_activity(
+            "record_case_closed",
+            CaseClosedInput(case_ref=self._case.case_ref, closed_on=self._closed_on()),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
