@@ -5,10 +5,17 @@ from contextlib import asynccontextmanager
 
 import typer
 
-from caseclock.calendar import local_date
+from datetime import datetime
+
+from caseclock.calendar import LONDON
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.read_model import ReadModel
 from caseclock.settings import Settings
+
+
+def _local(instant: datetime) -> str:
+    """A deadline instant in London time (end of day shows as the next day's 00:00)."""
+    return instant.astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
 
 
 @asynccontextmanager
@@ -25,11 +32,11 @@ async def print_escalations(settings: Settings, team: str | None, open_only: boo
     async with _read_model(settings) as read_model:
         rows = await read_model.list_escalations(team=team, open_only=open_only)
     rows.sort(key=lambda row: (-row.level, row.due_at))
-    typer.echo(f"{'case':<12} {'team':<5} {'clock':<28} {'level':<22} {'due':<11} state")
+    typer.echo(f"{'case':<12} {'team':<5} {'clock':<28} {'level':<22} {'due by':<17} state")
     for row in rows:
         typer.echo(
             f"{row.case_ref:<12} {row.team:<5} {row.clock_id:<28} "
-            f"{row.level} {row.level_name:<20} {local_date(row.due_at).isoformat():<11} "
+            f"{row.level} {row.level_name:<20} {_local(row.due_at):<17} "
             f"{row.state.value}{' (acknowledged)' if row.acknowledged_at else ''}"
         )
     typer.echo(f"{len(rows)} escalation(s)")

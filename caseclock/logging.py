@@ -59,9 +59,18 @@ def configure_logging(level: str, json: bool | None = None) -> None:
     renderer: Processor
     if json:
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.dict_tracebacks)
+        # Frame locals would put payloads (events, alerts) into logs: never show them.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+            if structlog.dev.rich is not None
+            else structlog.dev.plain_traceback
+        )
 
     structlog.configure(
         processors=[
