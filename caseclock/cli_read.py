@@ -2,10 +2,9 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import typer
-
-from datetime import datetime
 
 from caseclock.calendar import LONDON
 from caseclock.db.engine import create_engine_and_sessions
