@@ -95,7 +95,9 @@ async def test_everyone_up_the_line_of_an_allocated_case(directory: Directory) -
     ]
     assert recipients[0].display_name == "Ama Mensah"
     assert recipients[0].email == "ama.mensah@example.org"
-    assert recipients[1].webhook_url == "https://hooks.example.org/teams/assessment-east"
+    # The demo directory has no webhooks (nothing would answer); tests/engine_stack.py seeds
+    # one on loopback and tests/test_case_workflow.py checks its delivery.
+    assert recipients[1].webhook_url is None
 
 
 async def test_unallocated_case_goes_to_the_team_manager_once(directory: Directory) -> None:
