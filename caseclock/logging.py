@@ -66,11 +66,8 @@ def configure_logging(level: str, json: bool | None = None) -> None:
             )
         )
     else:
-        renderer = structlog.dev.ConsoleRenderer(
-            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
-            if structlog.dev.rich is not None
-            else structlog.dev.plain_traceback
-        )
+        # Plain tracebacks: rich's would show frame locals.
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
 
     structlog.configure(
         processors=[
