@@ -155,7 +155,7 @@ class Scenario(_Strict):
     definition_version: str | None = None
     case: str = "SCENARIO"
     calendar: CalendarSpec = CalendarSpec()
-    events: tuple[ScenarioEvent, ...] = Field(min_length=1)
+    events: tuple[ScenarioEvent, ...]
     expect: Expectations
     known_issue: KnownIssue | None = None
 
@@ -242,11 +242,18 @@ class ScenarioFileError(Exception):
 
 
 class _ScenarioLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans (so the key ``on`` stays a string) and no duplicate keys."""
+    """Refuses duplicate keys; reads booleans as YAML 1.2 does, so the key ``on`` stays a string.
+
+    Dates stay text for pydantic, which names the field of an impossible date (2021-02-30).
+    """
 
 
 _ScenarioLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _ScenarioLoader.add_implicit_resolver(
@@ -256,8 +263,8 @@ _ScenarioLoader.add_implicit_resolver(
 
 def _unique_mapping(loader: _ScenarioLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     keys = [loader.construct_object(key_node) for key_node, _ in node.value]
-    for (key_node, _), key in zip(node.value, keys, strict=True):
-        if keys.count(key) > 1:
+    for i, ((key_node, _), key) in enumerate(zip(node.value, keys, strict=True)):
+        if key in keys[:i]:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
@@ -273,11 +280,18 @@ def load_scenario(path: Path) -> Scenario:
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ScenarioLoader)  # noqa: S506
     except yaml.YAMLError as error:
-        raise ScenarioFileError(source, [Problem("(file)", f"not valid YAML: {error}")]) from error
+        raise ScenarioFileError(source, [Problem("(file)", _yaml_message(error))]) from error
     try:
         return Scenario.model_validate(raw)
     except ValidationError as error:
         raise ScenarioFileError(source, [_problem(item) for item in error.errors()]) from error
+
+
+def _yaml_message(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"not valid YAML: {error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return f"not valid YAML: {error}"
 
 
 def _problem(error: Mapping[str, Any]) -> Problem:
@@ -347,7 +361,7 @@ def check_scenario(scenario: Scenario, definition: Definition) -> list[Problem]:
 
 
 def _check_events(scenario: Scenario, definition: Definition) -> list[Problem]:
-    problems = []
+    problems = [] if scenario.events else [Problem("events", "list at least one event")]
     previous: datetime | None = None
     for i, event in enumerate(scenario.events):
         if event.type not in definition.events:
@@ -503,10 +517,16 @@ def _detail_differences(expected: AlertExpectation, actual: FiredAlert) -> list[
     ]
     return [
         f"alert {actual.on.isoformat()} {actual.clock} {actual.level}: {name} expected "
-        f"{want}, got {got}"
+        f"{_show(want)}, got {_show(got)}"
         for name, want, got in checks
         if want is not None and want != got
     ]
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _alert_order(definition: Definition) -> Callable[[date, str, str], tuple[date, int, int]]:
