@@ -72,7 +72,11 @@ def _run_scenarios(folder: Path, definitions: dict[str, Definition], verbose: bo
     return bool(results) and all(result.passed for result in results)
 
 
-@definitions_app.command()
+@definitions_app.command(
+    short_help="Validate every definition file, with every problem's file and field.",
+    help="Validate every definition file, reporting every problem of every file with its field. "
+    "Exits 1 if any file has a problem, or the folder holds no definitions.",
+)
 def validate(
     folder: Annotated[
         Path, typer.Argument(help="Folder of definition files (*.yaml).")
@@ -83,7 +87,13 @@ def validate(
         raise typer.Exit(1)
 
 
-@definitions_app.command()
+@definitions_app.command(
+    short_help="Run every scenario file: PASS, KNOWN, FAIL or ERROR for each.",
+    help="Run every scenario file and print PASS, KNOWN, FAIL or ERROR for each. FAIL lists what "
+    "differed (missing or unexpected alerts, wrong stages, statuses or due dates, events "
+    "wrongly accepted or refused); ERROR lists the file's problems with their fields; KNOWN "
+    "passed with the alerts its known_issue names. Exits 1 on any FAIL or ERROR.",
+)
 def scenarios(
     folder: Annotated[
         Path, typer.Argument(help="Folder of scenario files (*.yaml, searched recursively).")
@@ -93,13 +103,18 @@ def scenarios(
         bool, typer.Option("--verbose", "-v", help="Also list every alert each scenario sent.")
     ] = False,
 ) -> None:
-    """Run every scenario file: PASS or FAIL per scenario, with what differed under a FAIL."""
+    """Run every scenario file and print PASS, KNOWN, FAIL or ERROR for each."""
     loaded = _load(definitions)
     if loaded is None or not _run_scenarios(folder, loaded, verbose):
         raise typer.Exit(1)
 
 
-@definitions_app.command()
+@definitions_app.command(
+    short_help="Validate the definitions, then run the scenarios (the check before a commit).",
+    help="Validate the definitions, then run the scenarios: the one check to run before a "
+    "commit. Exits 1 if a definition has a problem (the scenarios are then not run) or a "
+    "scenario fails.",
+)
 def check(
     definitions: DefinitionsFolder = DEFAULT_DEFINITIONS,
     scenarios: Annotated[

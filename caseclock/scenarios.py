@@ -1,33 +1,18 @@
 """Scenario files: a case's events and the alerts, stages and clocks they must produce.
 
 A developer at an authority writes a scenario to test a definition, or a local change to
-one, without a Temporal server. The runner moves a simulated clock forward exactly as the
-case workflow does: before each event is recorded it sends every alert that falls due up to
-that instant (taking ``next_wakeup`` and calling ``due_alerts`` there, or at once if that
-instant has already passed), then applies the event; at the end it runs time on to the end
-of ``expect.until``. The result lists every difference from the expectations.
+one, without a Temporal server (examples in ``scenarios/``). The runner moves simulated time
+forward as the case workflow does: before each event is recorded it sends every alert due
+by then, taking ``next_wakeup`` and calling ``due_alerts`` at that instant, or at once if
+the instant has passed (so rungs that fell due together collapse into one alert); then it
+applies the event. At the end it runs time to the end of ``expect.until``.
 
-An example (see ``scenarios/`` for more)::
-
-    scenario: ICPC drifts past 15 working days
-    definition: child-protection          # id; definition_version picks one version
-    case: SCN-ICPC-1
-    events:                               # in recording order
-      - {on: 2020-12-18, type: referral_received}
-      - {on: 2021-01-20, type: icpc_held, outcome: cp_plan, recorded_on: 2021-01-25}
-      - {at: "2026-03-28T14:00:00+00:00", type: police_protection_started}
-    expect:
-      until: 2021-03-01
-      alerts:                             # exactly these, in firing order
-        - {on: 2021-01-15, clock: icpc, level: overdue}
-      stages: {main: cp_plan}
-      clocks: {icpc: met_late}            # status of the latest occurrence
-      due: {icpc: 2021-01-14}             # due date of the latest occurrence
-
-An event is recorded at 09:00 Europe/London on ``recorded_on`` (default ``on``), at
-``recorded_at``, or, for a timed event, at ``at``. ``expect_rejected`` is a substring of
-the reason the event must be rejected with. ``known_issue`` lists alerts a known engine or
-definition bug adds: the scenario passes with them, and fails once they stop happening.
+An event happens ``on`` a date or ``at`` an instant and is recorded at 09:00 Europe/London
+on ``recorded_on`` (default ``on``), at ``recorded_at``, or at ``at``. ``expect_rejected``
+is a substring of the reason it must be refused with. ``expect.alerts`` lists exactly the
+alerts sent on or before ``until``; ``clocks`` and ``due`` describe the latest occurrence
+of each clock. ``known_issue`` lists alerts a known bug adds: the scenario passes with
+them, and fails once they stop happening, so the note is removed with the fix.
 """
 
 import re
@@ -318,19 +303,6 @@ def find_definition(
     return max(matching, key=lambda d: _version_key(d.version), default=None)
 
 
-def resolve_definition(
-    scenario: Scenario, definitions: Mapping[str, Definition]
-) -> Definition | Problem:
-    """The definition a scenario names, or the problem that it names none known."""
-    found = find_definition(definitions, scenario.definition, scenario.definition_version)
-    if found is None:
-        known = ", ".join(sorted(definitions)) or "none"
-        version = scenario.definition_version
-        wanted = scenario.definition + (f" version {version}" if version else "")
-        return Problem("definition", f"no definition {wanted} (known: {known})")
-    return found
-
-
 def check_scenario(scenario: Scenario, definition: Definition) -> list[Problem]:
     """Every name in the scenario the definition does not know, and events out of order."""
     problems = _check_events(scenario, definition)
@@ -474,9 +446,12 @@ def run_scenario(path: Path, definitions: Mapping[str, Definition]) -> ScenarioR
         scenario = load_scenario(path)
     except ScenarioFileError as error:
         return ScenarioResult(path=path, name=path.stem, problems=tuple(error.problems))
-    definition = resolve_definition(scenario, definitions)
-    if isinstance(definition, Problem):
-        return ScenarioResult(path=path, name=scenario.scenario, problems=(definition,))
+    definition = find_definition(definitions, scenario.definition, scenario.definition_version)
+    if definition is None:
+        wanted = f"{scenario.definition} version {scenario.definition_version or '(any)'}"
+        names = ", ".join(sorted(definitions)) or "none"
+        problem = Problem("definition", f"no definition {wanted} (known: {names})")
+        return ScenarioResult(path=path, name=scenario.scenario, problems=(problem,))
     result = ScenarioResult(
         path=path, name=scenario.scenario, definition=f"{definition.id}@{definition.version}"
     )
