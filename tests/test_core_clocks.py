@@ -658,6 +658,23 @@ def test_transfer_to_a_long_term_team_skips_the_state_funeral(case: Timeline) ->
     assert_silent_after_stop(case, "transfer", 1)
 
 
+@covers("transfer")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (definition): case_closed moves the main track to closed but leaves the "
+    "allocation track at awaiting_transfer, so the transfer clock escalates on a closed case",
+)
+def test_closing_the_case_ends_the_wait_for_a_transfer(case: Timeline) -> None:
+    # Transfer requested Fri 2022-09-16 (due Mon 2022-10-03); the assessment ends with no
+    # further action and the case is closed on Wed 2022-09-21.
+    case.record("referral_received", d("2022-09-15"))
+    case.record("referral_decision", d("2022-09-15"), "assessment")
+    case.record("transfer_requested", d("2022-09-16"))
+    case.record("assessment_completed", d("2022-09-21"))
+    case.record("case_closed", d("2022-09-21"))
+    assert case.clock("transfer").status is ClockStatus.CANCELLED
+
+
 # --- PLO pre-proceedings ---------------------------------------------------------------
 
 
