@@ -344,13 +344,32 @@ def test_every_problem_is_reported_at_once(
 def test_a_repeated_event_id_is_a_no_op(
     definition: Definition, calendar: WorkingCalendar, referred: CaseState
 ) -> None:
-    # The case system sends the referral again (same id), a day later, with another date.
-    again = event("ref-1", "referral_received", REFERRAL_DAY + timedelta(days=1))
+    # The case system sends the referral again (same id, same content) the next morning.
+    again = event("ref-1", "referral_received", REFERRAL_DAY).model_copy(
+        update={"recorded_at": london(REFERRAL_DAY + timedelta(days=1), 9)}
+    )
     validate_event(definition, referred, again, again.recorded_at)
     outcome = apply_event(definition, referred, again, calendar, again.recorded_at)
     assert outcome.duplicate is True
     assert outcome.actions == ()
     assert outcome.state == referred
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (core): only the type of an applied event is kept, so an id reused for the "
+    "same type with a different date is reported as a duplicate and the new date is lost",
+)
+def test_an_event_id_reused_with_a_different_date_is_refused_not_dropped(
+    definition: Definition, calendar: WorkingCalendar, referred: CaseState
+) -> None:
+    # The case system corrects the referral date to Fri 1 March and resends it under the
+    # same id. Applying it as a duplicate would silently keep 4 March.
+    corrected = event("ref-1", "referral_received", date(2024, 3, 1)).model_copy(
+        update={"recorded_at": london(REFERRAL_DAY + timedelta(days=1), 9)}
+    )
+    problems = rejections(definition, calendar, referred, corrected)
+    assert [p.field for p in problems] == ["event_id"]
 
 
 @pytest.mark.xfail(
