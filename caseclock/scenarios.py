@@ -23,7 +23,6 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from caseclock.calendar import LONDON, Closure, WorkingCalendar, end_of_day, local_date
@@ -35,6 +34,7 @@ from caseclock.core.state import CaseState
 from caseclock.definition.loader import load_definitions
 from caseclock.definition.references import Problem
 from caseclock.definition.schema import Definition
+from caseclock.yaml_files import YamlFileError, read_yaml
 
 CALENDAR_YEARS = (2000, 2045)
 RECORDING_TIME = time(9, 0)
@@ -226,57 +226,17 @@ class ScenarioFileError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-class _ScenarioLoader(yaml.SafeLoader):
-    """Refuses duplicate keys; reads booleans as YAML 1.2 does, so the key ``on`` stays a string.
-
-    Dates stay text for pydantic, which names the field of an impossible date (2021-02-30).
-    """
-
-
-_ScenarioLoader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp)
-        for tag, regexp in resolvers
-        if tag not in {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_ScenarioLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _unique_mapping(loader: _ScenarioLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys = [loader.construct_object(key_node) for key_node, _ in node.value]
-    for i, ((key_node, _), key) in enumerate(zip(node.value, keys, strict=True)):
-        if key in keys[:i]:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-    return loader.construct_mapping(node)
-
-
-_ScenarioLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file's shape, or raise ScenarioFileError."""
     source = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ScenarioLoader)  # noqa: S506
-    except yaml.YAMLError as error:
-        raise ScenarioFileError(source, [Problem("(file)", _yaml_message(error))]) from error
+        raw = read_yaml(path)
+    except YamlFileError as error:
+        raise ScenarioFileError(source, [Problem("(file)", str(error))]) from error
     try:
         return Scenario.model_validate(raw)
     except ValidationError as error:
         raise ScenarioFileError(source, [_problem(item) for item in error.errors()]) from error
-
-
-def _yaml_message(error: yaml.YAMLError) -> str:
-    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-        mark = error.problem_mark
-        return f"not valid YAML: {error.problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return f"not valid YAML: {error}"
 
 
 def _problem(error: Mapping[str, Any]) -> Problem:

@@ -4,11 +4,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from caseclock.definition.references import Problem, check_references
 from caseclock.definition.schema import SCHEMA_VERSION, Definition
+from caseclock.yaml_files import YamlFileError, read_yaml
 
 # Migrations from older schema versions: version N -> function turning an N file into N+1.
 # Each migration is a small function whose docstring says what changed. None yet: version 1
@@ -24,28 +24,6 @@ class DefinitionError(Exception):
         self.problems = problems
         lines = "\n".join(f"  {source}: {problem}" for problem in problems)
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML silently keeps the last of two equal keys; a definition must not."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
 
 
 def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
@@ -69,9 +47,9 @@ def load_definition(path: Path) -> Definition:
     """Read and validate one YAML definition file."""
     source = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except yaml.YAMLError as error:
-        raise DefinitionError(source, [Problem("(file)", f"not valid YAML: {error}")]) from error
+        raw = read_yaml(path)
+    except YamlFileError as error:
+        raise DefinitionError(source, [Problem("(file)", str(error))]) from error
     return parse_definition(raw, source)
 
 
