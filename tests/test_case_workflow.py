@@ -63,9 +63,10 @@ async def test_late_recorded_referral_escalates_at_once_to_every_channel(
             datetime.now(UTC),
         )
         rows = await wait_until(lambda: stack.read_model.list_escalations(team="T1"))
-        # One alert, at the highest rung already due, covering all the rungs below it.
+        # One alert, at the highest rung already due, covering all the rungs below it
+        # (a one-day clock has no "due soon": that rung would fall before it started).
         assert [(row.key, row.covers_levels) for row in rows] == [
-            ("LA-1001/referral_decision/1/4", (0, 1, 2, 3, 4))
+            ("LA-1001/referral_decision/1/4", (1, 2, 3, 4))
         ]
         everyone = {
             "sw1@example.org",
@@ -172,10 +173,10 @@ async def test_drifting_referral_climbs_the_ladder_rung_by_rung(
         rows = await stack.read_model.list_escalations(team="T1")
         levels = sorted((row.level, row.covers_levels) for row in rows)
         # The workflow woke at every rung, so each was sent on its own.
-        assert levels == [(0, (0,)), (1, (1,)), (2, (2,)), (3, (3,)), (4, (4,))]
+        assert levels == [(1, (1,)), (2, (2,)), (3, (3,)), (4, (4,))]
         summary = await case_summary(stack.client, "LA-1004")
         occurrence = next(c for c in summary.clocks if c.clock_id == "referral_decision")
-        assert occurrence.levels_fired == (0, 1, 2, 3, 4)
+        assert occurrence.levels_fired == (1, 2, 3, 4)
         due = occurrence.deadline.due_date
         assert due == CALENDAR.add_working_days(received, 1)
         fired = {row.level: row.fire_at for row in rows}

@@ -210,8 +210,9 @@ def test_referral_decision_friday_before_christmas_2020_is_due_monday(case: Time
     decided = case.record("referral_decision", d("2020-12-21"), "assessment")
     assert [s.status for s in snapshots(decided, "referral_decision")] == [ClockStatus.MET]
     assert case.clock("referral_decision").status is ClockStatus.MET
-    # Only the "due soon" rung was sent (at once: it fell at the end of Thu 17th).
-    assert [a.level_name for a in case.alerts_for("referral_decision")] == ["due_soon"]
+    # No alert at all: the "due soon" rung (end of Thu 17th) fell before the clock started,
+    # so it is not scheduled, and the decision came in time.
+    assert [a.level_name for a in case.alerts_for("referral_decision")] == []
     assert_silent_after_stop(case, "referral_decision", 1)
 
 
@@ -254,12 +255,6 @@ def test_assessment_runs_45_working_days_from_the_referral_not_the_decision(
 
 
 @covers("assessment")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (definition): cp_plan_ended:moved_away/looked_after and "
-    "rcpc_held:end_no_further_action close the case but leave the assessment track "
-    "in_progress, so the assessment clock keeps escalating on a closed case",
-)
 def test_assessment_clock_stops_when_a_child_moves_away_during_the_plan(
     case: Timeline,
 ) -> None:
@@ -276,12 +271,6 @@ def test_assessment_clock_stops_when_a_child_moves_away_during_the_plan(
 
 
 @covers("assessment")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core): an anchor event that also takes the case out of a clock's while_in "
-    "stages first re-anchors the running occurrence on itself, so the cancelled occurrence "
-    "is recorded with a deadline measured from an event that is not its own",
-)
 def test_a_cancelled_occurrence_keeps_the_deadline_it_ran_under(
     calendar: WorkingCalendar,
 ) -> None:
@@ -653,11 +642,6 @@ def test_transfer_to_a_long_term_team_skips_the_state_funeral(case: Timeline) ->
 
 
 @covers("transfer")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (definition): case_closed moves the main track to closed but leaves the "
-    "allocation track at awaiting_transfer, so the transfer clock escalates on a closed case",
-)
 def test_closing_the_case_ends_the_wait_for_a_transfer(case: Timeline) -> None:
     # Transfer requested Fri 2022-09-16 (due Mon 2022-10-03); the assessment ends with no
     # further action and the case is closed on Wed 2022-09-21.
@@ -859,11 +843,6 @@ def test_police_protection_ended_one_minute_late_is_met_late(case: Timeline) -> 
 
 
 @covers("police_protection")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core): an event that stops an hours clock is accepted without a time and "
-    "judged by date alone, so an end later on the due day than the 72-hour limit is 'met'",
-)
 def test_police_protection_end_without_a_time_cannot_be_judged_in_time(
     case: Timeline,
 ) -> None:
@@ -878,11 +857,6 @@ def test_police_protection_end_without_a_time_cannot_be_judged_in_time(
 
 
 @covers("police_protection")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core): Deadline.explain() reads 'Due by the end of <date>' and 'the day "
-    "after the start is day 1' for an hours clock, whose deadline is a time of day",
-)
 def test_police_protection_explanation_gives_the_time_it_ends_not_the_end_of_the_day(
     case: Timeline,
 ) -> None:
@@ -944,12 +918,13 @@ def test_epo_8_days_beginning_with_the_day_made_one_7_day_extension_only(
 def test_a_late_recorded_referral_escalates_at_once_in_one_alert(case: Timeline) -> None:
     # Referral received Fri 2020-12-18 but recorded Wed 2021-01-06 at 12:00. Its standard
     # ladder (due Mon 2020-12-21):
-    #   due_soon        -2 WD  end of Thu 2020-12-17  2020-12-18T00:00Z
+    #   due_soon        -2 WD  end of Thu 2020-12-17  2020-12-18T00:00Z (before the start:
+    #                                                  not scheduled)
     #   overdue          0     end of Mon 2020-12-21  2020-12-22T00:00Z
     #   service_manager +2 WD  end of Wed 2020-12-23  2020-12-24T00:00Z
     #   head_of_service +5 WD  (24, 29, 30 after the Christmas days) end of Wed 2020-12-30
     #   director       +10 WD  (31, Jan 4, 5, 6, 7)  end of Thu 2021-01-07  2021-01-08T00:00Z
-    # On 6 January four rungs are past: one alert at head_of_service covers them all.
+    # On 6 January three rungs are past: one alert at head_of_service covers them all.
     case.record("referral_received", d("2020-12-18"), recorded=london(d("2021-01-06"), 12))
     assert len(case.alerts) == 1
     alert = case.alerts[0]
@@ -959,7 +934,7 @@ def test_a_late_recorded_referral_escalates_at_once_in_one_alert(case: Timeline)
         "head_of_service",
         AlertState.OVERDUE,
     )
-    assert alert.covers_levels == (0, 1, 2, 3)
+    assert alert.covers_levels == (1, 2, 3)
     assert alert.roles == ("social_worker", "team_manager", "service_manager", "head_of_service")
     assert alert.fire_at == utc("2020-12-31T00:00")
     # Only the director rung remains.

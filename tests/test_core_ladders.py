@@ -286,12 +286,6 @@ def test_meeting_the_clock_mid_ladder_stops_the_escalation(case: Case) -> None:
     assert case.drift("icpc") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core): month offsets are applied to the clamped due date, not counted from "
-    "the start, so for a plan starting on the 31st the 15- and 24-month rungs fire early "
-    "(2022-08-31 + 18 - 3 months = 2023-11-29, + 18 + 6 = 2024-08-29)",
-)
 def test_plan_duration_rungs_are_15_18_and_24_months_from_a_month_end_start(
     case: Case,
 ) -> None:
@@ -311,16 +305,13 @@ def test_plan_duration_rungs_are_15_18_and_24_months_from_a_month_end_start(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core, design): rungs sent before an extension stay sent, so when the "
-    "extended deadline is missed nobody is told it is overdue until the next unsent rung",
-)
 def test_a_missed_extended_deadline_is_alerted_as_overdue(case: Case) -> None:
     # Issued Mon 2024-01-15, due Sun 2024-07-14. The court extends by 8 weeks at the
     # week-26 hearing, recorded on Tue 2024-07-16 after the overdue rung went out: the new
-    # deadline is Sun 2024-09-08. When that passes with no final hearing, the service
-    # manager and head of service must be told it is overdue, at 2024-09-08T23:00Z.
+    # deadline is Sun 2024-09-08. The extension starts a new round of the ladder: due soon
+    # four weeks before (end of Sun 2024-08-11, 23:00Z), then, when the new deadline passes
+    # with no final hearing, overdue to the service manager and head of service at
+    # 2024-09-08T23:00Z, under keys naming the round (occurrence 1, round 1).
     case.record("proceedings_issued", d("2024-01-15"))
     before = case.drift("care_proceedings", until=london(d("2024-07-16"), 9))
     assert [a.level_name for a in before] == ["due_soon", "overdue"]
@@ -332,4 +323,9 @@ def test_a_missed_extended_deadline_is_alerted_as_overdue(case: Case) -> None:
     )
     assert case.state.clocks["care_proceedings"].deadline.due_date == d("2024-09-08")
     after = case.drift("care_proceedings")
-    assert [(a.level_name, a.fire_at) for a in after][:1] == [("overdue", utc("2024-09-08T23:00"))]
+    assert [(a.level_name, a.fire_at) for a in after][:2] == [
+        ("due_soon", utc("2024-08-11T23:00")),
+        ("overdue", utc("2024-09-08T23:00")),
+    ]
+    assert after[1].key.endswith("/care_proceedings/1.1/1")
+    assert after[1].roles == ("service_manager", "head_of_service")

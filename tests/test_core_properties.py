@@ -218,7 +218,7 @@ class Run:
     results: list[Result] = field(default_factory=list)
     applied: dict[str, CaseEvent] = field(default_factory=dict)
     sent_keys: set[str] = field(default_factory=set)
-    last_level: dict[tuple[str, int], int] = field(default_factory=dict)
+    last_level: dict[tuple[str, int, int], int] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
     collapsed: list[int] = field(default_factory=list)
     stages_seen: set[str] = field(default_factory=set)
@@ -264,7 +264,7 @@ class Run:
     def _alerts(self) -> tuple[str, tuple[Action, ...]]:
         before = self.state
         outcome = due_alerts(self.definition, before, self.now)
-        notified: set[tuple[str, int]] = set()
+        notified: set[tuple[str, int, int]] = set()
         for action in outcome.actions:
             if not isinstance(action, NotifyAction):
                 continue
@@ -273,14 +273,15 @@ class Run:
             assert occurrence.running
             assert occurrence.number == action.occurrence
             assert action.fire_at <= self.now
-            assert action.key == (
-                f"{CASE_REF}/{action.clock_id}/{action.occurrence}/{action.level}"
-            )
+            # An extended deadline is a new round of the ladder, named in the key.
+            round_ = occurrence.extensions_used
+            number = f"{action.occurrence}.{round_}" if round_ else str(action.occurrence)
+            assert action.key == f"{CASE_REF}/{action.clock_id}/{number}/{action.level}"
             assert action.key not in self.sent_keys, action.key
             self.sent_keys.add(action.key)
             # One alert per occurrence per wakeup, at the highest rung it covers, and the
-            # rungs of an occurrence only ever go up.
-            which = (action.clock_id, action.occurrence)
+            # rungs of an occurrence's round only ever go up.
+            which = (action.clock_id, action.occurrence, round_)
             assert which not in notified
             notified.add(which)
             assert action.covers_levels == tuple(sorted(action.covers_levels))
@@ -320,9 +321,20 @@ class Run:
                 assert state.tracks[track].stage in stages, (clock_id, track)
             fire_at = [alert.fire_at for alert in occurrence.alerts]
             assert fire_at == sorted(fire_at), clock_id
-            assert [alert.level for alert in occurrence.alerts] == list(
-                range(len(occurrence.alerts))
-            )
+            # Every rung is scheduled, except warnings that would fire before the clock
+            # started (a one-day clock is "due soon" from its start).
+            steps = self.definition.ladders[spec.ladder].steps
+            levels = [alert.level for alert in occurrence.alerts]
+            assert levels == sorted(levels), clock_id
+            started = occurrence.start.effective_at or start_of_day(occurrence.start_date)
+            for level, step in enumerate(steps):
+                if level not in levels:
+                    assert step.offset.amount < 0, (clock_id, level)
+            assert all(
+                alert.fire_at > started
+                for alert in occurrence.alerts
+                if steps[alert.level].offset.amount < 0
+            ), clock_id
 
 
 start_instants = st.builds(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from caseclock.calendar import LONDON, CalendarRangeError, WorkingCalendar
+from caseclock.calendar import LONDON, WorkingCalendar
 from caseclock.calendar_source import build_england_and_wales_calendar
 from caseclock.core.engine import apply_event, start_case, validate_event
 from caseclock.core.events import CaseEvent, EventRejectedError, Rejection
@@ -86,7 +86,7 @@ def rejections(
     now = now or attempt.recorded_at
     before = state.model_dump_json()
     with pytest.raises(EventRejectedError) as validated:
-        validate_event(definition, state, attempt, now)
+        validate_event(definition, state, attempt, calendar, now)
     with pytest.raises(EventRejectedError) as applied:
         apply_event(definition, state, attempt, calendar, now)
     assert state == CaseState.model_validate_json(before)
@@ -310,8 +310,8 @@ def test_starting_an_hours_clock_needs_the_time(
     assert problems == [
         Rejection(
             field="effective_at",
-            reason="police_protection_started starts a clock counted in hours, so it needs "
-            "the time it happened, not only the date",
+            reason="police_protection_started starts or stops 'Police protection (72 hours at "
+            "most)', counted in hours, so it needs the time it happened, not only the date",
         )
     ]
 
@@ -348,18 +348,13 @@ def test_a_repeated_event_id_is_a_no_op(
     again = event("ref-1", "referral_received", REFERRAL_DAY).model_copy(
         update={"recorded_at": london(REFERRAL_DAY + timedelta(days=1), 9)}
     )
-    validate_event(definition, referred, again, again.recorded_at)
+    validate_event(definition, referred, again, calendar, again.recorded_at)
     outcome = apply_event(definition, referred, again, calendar, again.recorded_at)
     assert outcome.duplicate is True
     assert outcome.actions == ()
     assert outcome.state == referred
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (core): only the type of an applied event is kept, so an id reused for the "
-    "same type with a different date is reported as a duplicate and the new date is lost",
-)
 def test_an_event_id_reused_with_a_different_date_is_refused_not_dropped(
     definition: Definition, calendar: WorkingCalendar, referred: CaseState
 ) -> None:
@@ -372,25 +367,21 @@ def test_an_event_id_reused_with_a_different_date_is_refused_not_dropped(
     assert [p.field for p in problems] == ["event_id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CalendarRangeError,
-    reason="BUG (core): validation does not check dates against the case's calendar; an "
-    "event whose deadline falls outside it passes validate_event and then crashes "
-    "apply_event with CalendarRangeError instead of being rejected",
-)
 def test_an_event_dated_before_the_cases_calendar_is_rejected_not_a_crash(
     definition: Definition,
 ) -> None:
     # A case opened in 2024 carries a calendar from 2023 (cases.calendar_for). A letter
-    # before proceedings sent in December 2022, recorded late, is accepted by validation but
-    # its 10-working-day clock cannot be computed.
+    # before proceedings sent in December 2022, recorded late: its 10-working-day clock
+    # cannot be computed, so the event is refused, by validation as by apply_event.
     calendar = build_england_and_wales_calendar(2023, 2032)
     state = start_case(definition, CASE_REF)
     late = event("plo-1", "letter_before_proceedings", date(2022, 12, 20)).model_copy(
         update={"recorded_at": london(REFERRAL_DAY)}
     )
-    validate_event(definition, state, late, late.recorded_at)  # passes today
+    with pytest.raises(EventRejectedError) as validated:
+        validate_event(definition, state, late, calendar, late.recorded_at)
+    assert validated.value.rejections[0].field == "effective_date"
+    assert "2023 to 2032" in validated.value.rejections[0].reason
     with pytest.raises(EventRejectedError) as caught:
         apply_event(definition, state, late, calendar, late.recorded_at)
     assert caught.value.rejections[0].field == "effective_date"

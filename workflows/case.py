@@ -140,7 +140,13 @@ class CaseWorkflow:
                 non_retryable=True,
             )
         try:
-            validate_event(self._case.definition, self._state, request.event, workflow.now())
+            validate_event(
+                self._case.definition,
+                self._state,
+                request.event,
+                self._case.calendar,
+                workflow.now(),
+            )
         except EventRejectedError as error:
             raise rejected(error) from error
 

@@ -7,7 +7,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from caseclock.calendar import WorkingCalendar
+from caseclock.calendar import CalendarRangeError, WorkingCalendar, start_of_day
 from caseclock.core.actions import (
     Action,
     AlertState,
@@ -18,8 +18,8 @@ from caseclock.core.actions import (
     RecordStageAction,
 )
 from caseclock.core.deadline import Extension
-from caseclock.core.events import CaseEvent, EventRejectedError, Rejection
-from caseclock.core.schedule import compute_deadline, schedule_alerts
+from caseclock.core.events import CaseEvent, EventRejectedError, Rejection, event_fingerprint
+from caseclock.core.schedule import MissingAnchorError, compute_deadline, schedule_alerts
 from caseclock.core.state import CaseState, EventMark, Occurrence, TrackState
 from caseclock.core.validation import check_event
 from caseclock.definition.schema import ClockSpec, Definition, EventMatch
@@ -49,15 +49,18 @@ def start_case(definition: Definition, case_ref: str) -> CaseState:
 
 
 def validate_event(
-    definition: Definition, state: CaseState, event: CaseEvent, now: datetime
+    definition: Definition,
+    state: CaseState,
+    event: CaseEvent,
+    calendar: WorkingCalendar,
+    now: datetime,
 ) -> None:
-    """Raise EventRejectedError if the event cannot be applied now; a repeat is not an error."""
-    if event.event_id in state.applied_events:
-        _check_repeat(state, event)
-        return
-    rejections = check_event(definition, state, event, now)
-    if rejections:
-        raise EventRejectedError(event.type, rejections)
+    """Raise EventRejectedError if the event cannot be applied now; a repeat is not an error.
+
+    It applies the event and throws the result away: the core is pure and cheap, and this
+    way nothing that ``apply_event`` would refuse can pass validation.
+    """
+    apply_event(definition, state, event, calendar, now)
 
 
 def apply_event(
@@ -68,9 +71,27 @@ def apply_event(
     now: datetime,
 ) -> Outcome:
     """Apply one event. A repeated event id changes nothing; an invalid event raises."""
-    validate_event(definition, state, event, now)
     if event.event_id in state.applied_events:
+        _check_repeat(state, event)
         return Outcome(state=state, actions=(), duplicate=True)
+    rejections = check_event(definition, state, event, now)
+    if rejections:
+        raise EventRejectedError(event.type, rejections)
+    try:
+        return _apply(definition, state, event, calendar)
+    except (CalendarRangeError, MissingAnchorError) as error:
+        reason = (
+            f"a deadline it sets cannot be computed with the case's calendar "
+            f"({calendar.first_year} to {calendar.last_year}): {error}"
+        )
+        raise EventRejectedError(
+            event.type, [Rejection(field="effective_date", reason=reason)]
+        ) from error
+
+
+def _apply(
+    definition: Definition, state: CaseState, event: CaseEvent, calendar: WorkingCalendar
+) -> Outcome:
     actions: list[Action] = [_record_event(state, event)]
     mark = EventMark(
         event_id=event.event_id,
@@ -86,7 +107,7 @@ def apply_event(
         update={
             "tracks": tracks,
             "latest": latest,
-            "applied_events": {**state.applied_events, event.event_id: event.type},
+            "applied_events": {**state.applied_events, event.event_id: event_fingerprint(event)},
         }
     )
     clocks = dict(state.clocks)
@@ -126,7 +147,7 @@ def due_alerts(definition: Definition, state: CaseState, now: datetime) -> Outco
         clocks[occurrence.clock_id] = fired
         actions.append(
             NotifyAction(
-                key=f"{state.case_ref}/{occurrence.clock_id}/{occurrence.number}/{top.level}",
+                key=alert_key(state.case_ref, occurrence, top.level),
                 case_ref=state.case_ref,
                 clock_id=occurrence.clock_id,
                 clock_title=spec.title,
@@ -147,6 +168,18 @@ def due_alerts(definition: Definition, state: CaseState, now: datetime) -> Outco
     return Outcome(state=state.model_copy(update={"clocks": clocks}), actions=tuple(actions))
 
 
+def alert_key(case_ref: str, occurrence: Occurrence, level: int) -> str:
+    """The idempotency key of an alert: case, clock, occurrence (and round), level.
+
+    An occurrence whose deadline was extended starts a new round of its ladder, written
+    ``{occurrence}.{round}``.
+    """
+    number = str(occurrence.number)
+    if occurrence.extensions_used:
+        number += f".{occurrence.extensions_used}"
+    return f"{case_ref}/{occurrence.clock_id}/{number}/{level}"
+
+
 def next_wakeup(state: CaseState) -> datetime | None:
     """The earliest instant at which an unsent alert falls due, if any."""
     pending = [
@@ -159,13 +192,22 @@ def next_wakeup(state: CaseState) -> datetime | None:
 
 
 def _check_repeat(state: CaseState, event: CaseEvent) -> None:
-    first_type = state.applied_events[event.event_id]
+    """A resend of the same event is fine; the same id for different facts is refused."""
+    first = state.applied_events[event.event_id]
+    if first == event_fingerprint(event):
+        return
+    first_type = first.partition("#")[0]
     if first_type != event.type:
         reason = (
             f"event id {event.event_id!r} was already used for a {first_type} event; "
             "use a new id for a different event"
         )
-        raise EventRejectedError(event.type, [Rejection(field="event_id", reason=reason)])
+    else:
+        reason = (
+            f"event id {event.event_id!r} was already used for this {first_type} event with "
+            "different details (date, time, outcome or fields); a correction needs a new id"
+        )
+    raise EventRejectedError(event.type, [Rejection(field="event_id", reason=reason)])
 
 
 def _record_event(state: CaseState, event: CaseEvent) -> RecordEventAction:
@@ -228,6 +270,7 @@ def _step_clock(
     def matches(candidates: tuple[EventMatch, ...]) -> bool:
         return any(match.matches(event.type, event.outcome) for match in candidates)
 
+    in_stages = _in_stages(state, spec.while_in)
     # An event dated before the occurrence began belongs to an earlier period: it is kept
     # in the record but does not touch this occurrence.
     if current is not None and current.running and event.effective_date >= current.start_date:
@@ -242,13 +285,14 @@ def _step_clock(
             current = _close(current, ClockStatus.CANCELLED, event)
             changed.append(current)
             start_again = True
+        elif not in_stages:
+            pass  # leaving the clock's stages cancels it below, with the deadline it had
         elif spec.extended_by is not None and spec.extended_by.event == event.type:
             current = _extend(definition, state, current, spec, event, calendar)
             changed.append(current)
         elif any(term.from_event == event.type for term in spec.deadline.terms()):
             current = _reschedule(definition, state, current, current.deadline.extensions, calendar)
             changed.append(current)
-    in_stages = _in_stages(state, spec.while_in)
     if current is not None and current.running and not in_stages:
         current = _close(current, ClockStatus.CANCELLED, event)
         changed.append(current)
@@ -257,6 +301,11 @@ def _step_clock(
         number = 1 if current is None else current.number + 1
         changed.append(_open(definition, state, clock_id, number, event, mark, calendar))
     return changed
+
+
+def _started(mark: EventMark) -> datetime:
+    """The instant a clock started: the event's time, else the start of its day."""
+    return mark.effective_at or start_of_day(mark.effective_date)
 
 
 def _met_status(occurrence: Occurrence, event: CaseEvent) -> ClockStatus:
@@ -296,7 +345,7 @@ def _open(
         start=mark,
         start_event_type=event.type,
         deadline=deadline,
-        alerts=schedule_alerts(ladder, deadline, calendar),
+        alerts=schedule_alerts(ladder, deadline, _started(mark), calendar),
     )
 
 
@@ -322,7 +371,10 @@ def _reschedule(
     )
     ladder = definition.ladders[definition.clocks[occurrence.clock_id].ladder]
     return occurrence.model_copy(
-        update={"deadline": deadline, "alerts": schedule_alerts(ladder, deadline, calendar)}
+        update={
+            "deadline": deadline,
+            "alerts": schedule_alerts(ladder, deadline, _started(occurrence.start), calendar),
+        }
     )
 
 
@@ -341,4 +393,8 @@ def _extend(
     extended = _reschedule(
         definition, state, occurrence, (*occurrence.deadline.extensions, extension), calendar
     )
-    return extended.model_copy(update={"extensions_used": occurrence.extensions_used + 1})
+    # An extended deadline is a new round of the ladder: its rungs are alerted afresh, under
+    # keys that name the round, so no key is ever sent twice.
+    return extended.model_copy(
+        update={"extensions_used": occurrence.extensions_used + 1, "levels_fired": ()}
+    )

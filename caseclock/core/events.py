@@ -1,5 +1,6 @@
 """Events as the core receives them, and the rejection a person gets for an invalid one."""
 
+import hashlib
 from datetime import date
 from typing import Annotated
 
@@ -27,6 +28,17 @@ class CaseEvent(BaseModel):
     recorded_by: Annotated[str, Field(min_length=1, max_length=64)]
     outcome: str | None = None
     data: dict[str, FieldValue] = {}
+
+
+def event_fingerprint(event: CaseEvent) -> str:
+    """``type#digest`` of what an event says happened (not who recorded it, or when).
+
+    Kept per event id so a resend is recognised and a reused id for other facts refused.
+    """
+    facts = event.model_dump_json(
+        include={"type", "effective_date", "effective_at", "outcome", "data"}
+    )
+    return f"{event.type}#{hashlib.sha256(facts.encode()).hexdigest()[:16]}"
 
 
 class Rejection(BaseModel):

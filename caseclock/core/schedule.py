@@ -1,6 +1,6 @@
 """Turn a clock's rule into a dated deadline and a ladder into alert instants."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from caseclock.calendar import (
     WorkingCalendar,
@@ -13,7 +13,7 @@ from caseclock.calendar import (
 )
 from caseclock.core.deadline import Deadline, Extension
 from caseclock.core.state import EventMark, ScheduledAlert
-from caseclock.definition.schema import ClockSpec, DeadlineTerm, Definition, LadderSpec
+from caseclock.definition.schema import ClockSpec, DeadlineTerm, Definition, LadderSpec, Offset
 from caseclock.units import Unit
 
 
@@ -85,6 +85,7 @@ def _term_deadline(
         start_event_type=anchor_type,
         start_event_id=anchor.event_id,
         start_date=anchor.effective_date,
+        start_at=anchor.effective_at if term.unit is Unit.HOURS else None,
         amount=term.amount,
         unit=term.unit,
         counting=term.counting,
@@ -126,23 +127,33 @@ def _extend(deadline: Deadline, extension: Extension, calendar: WorkingCalendar)
 
 
 def schedule_alerts(
-    ladder: LadderSpec, deadline: Deadline, calendar: WorkingCalendar
+    ladder: LadderSpec, deadline: Deadline, started: datetime, calendar: WorkingCalendar
 ) -> tuple[ScheduledAlert, ...]:
-    """The instant of every rung of a ladder for one deadline.
+    """The instant of every rung of a ladder for one deadline that started at ``started``.
 
     Offset zero is the deadline itself; other offsets fire at the end of the day that many
     units before or after the due date, except hours, which count from the due instant.
+    A warning that would fire before the clock even started is left out: a one-day clock
+    is "due soon" from the moment it starts, and saying so at once is noise.
     """
     alerts = []
     for level, step in enumerate(ladder.steps):
-        offset = step.offset
-        if offset.amount == 0:
-            fire_at = deadline.due_at
-        elif offset.unit is Unit.HOURS:
-            fire_at = deadline.due_at + timedelta(hours=offset.amount)
-        else:
-            fire_at = end_of_day(
-                shift_date(deadline.due_date, offset.amount, offset.unit, calendar)
-            )
+        fire_at = _rung_instant(step.offset, deadline, calendar)
+        if step.offset.amount < 0 and fire_at <= started:
+            continue
         alerts.append(ScheduledAlert(level=level, name=step.name, fire_at=fire_at))
     return tuple(alerts)
+
+
+def _rung_instant(offset: Offset, deadline: Deadline, calendar: WorkingCalendar) -> datetime:
+    if offset.amount == 0:
+        return deadline.due_at
+    if offset.unit is Unit.HOURS:
+        return deadline.due_at + timedelta(hours=offset.amount)
+    total = deadline.amount + offset.amount
+    if offset.unit is deadline.unit is Unit.MONTHS and not deadline.extensions and total >= 1:
+        # "15 months into a plan" counts from its start, not back from a due date that a
+        # month end may have clamped (a plan from 31 August is due 29 February).
+        months = due_date(deadline.start_date, total, Unit.MONTHS, deadline.counting, calendar)
+        return end_of_day(months)
+    return end_of_day(shift_date(deadline.due_date, offset.amount, offset.unit, calendar))

@@ -89,7 +89,7 @@ class CaseState(BaseModel):
     definition_version: str
     tracks: dict[str, TrackState]
     clocks: dict[str, Occurrence] = {}
-    # Event id -> event type, so a repeated id is recognised (and a reused id refused).
+    # Event id -> "type#digest" of its facts: a resend is recognised, a reused id refused.
     applied_events: dict[str, str] = {}
     latest: dict[str, EventMark] = {}
 

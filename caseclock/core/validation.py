@@ -23,7 +23,7 @@ def check_event(
         return [
             Rejection(field="type", reason=f"unknown event type {event.type!r}; known: {known}")
         ]
-    problems = _check_timing(definition, event, now)
+    problems = _check_timing(definition, state, event, now)
     problems += _check_outcome(spec, event)
     problems += _check_fields(spec, event)
     problems += _check_stages(definition, spec, state, event)
@@ -31,7 +31,9 @@ def check_event(
     return problems
 
 
-def _check_timing(definition: Definition, event: CaseEvent, now: datetime) -> list[Rejection]:
+def _check_timing(
+    definition: Definition, state: CaseState, event: CaseEvent, now: datetime
+) -> list[Rejection]:
     problems = []
     if event.effective_date > local_date(now):
         problems.append(
@@ -51,24 +53,37 @@ def _check_timing(definition: Definition, event: CaseEvent, now: datetime) -> li
             )
         if event.effective_at > now:
             problems.append(Rejection(field="effective_at", reason="is in the future"))
-    elif _starts_hours_clock(definition, event):
-        problems.append(
-            Rejection(
-                field="effective_at",
-                reason=f"{event.type} starts a clock counted in hours, so it needs the time "
-                "it happened, not only the date",
+    else:
+        clock = _hours_clock_needing_time(definition, state, event)
+        if clock is not None:
+            problems.append(
+                Rejection(
+                    field="effective_at",
+                    reason=f"{event.type} starts or stops {clock!r}, counted in hours, so it "
+                    "needs the time it happened, not only the date",
+                )
             )
-        )
     return problems
 
 
-def _starts_hours_clock(definition: Definition, event: CaseEvent) -> bool:
-    for spec in definition.clocks.values():
-        if any(term.unit is Unit.HOURS for term in spec.deadline.terms()) and any(
-            match.matches(event.type, event.outcome) for match in spec.starts_on
-        ):
-            return True
-    return False
+def _hours_clock_needing_time(
+    definition: Definition, state: CaseState, event: CaseEvent
+) -> str | None:
+    """The title of an hours clock this event starts, or stops while it runs, if any.
+
+    Both ends of a period counted in hours need a time: a date alone cannot tell whether
+    police protection ended within its 72 hours on the day they ran out.
+    """
+    for clock_id, spec in definition.clocks.items():
+        if not any(term.unit is Unit.HOURS for term in spec.deadline.terms()):
+            continue
+        occurrence = state.clocks.get(clock_id)
+        running = occurrence is not None and occurrence.running
+        stops = spec.met_by + spec.cancelled_by
+        candidates = spec.starts_on + (stops if running else ())
+        if any(match.matches(event.type, event.outcome) for match in candidates):
+            return spec.title
+    return None
 
 
 def _check_outcome(spec: EventSpec, event: CaseEvent) -> list[Rejection]:
