@@ -56,6 +56,23 @@ class ApiSettings(BaseModel):
     public_url: str = "http://127.0.0.1:8000"
 
 
+class AuthSettings(BaseModel):
+    """Who may call the API: API tokens for case systems, OpenID Connect for people.
+
+    A person's bearer token is a JWT signed by ``oidc_issuer``'s keys (fetched from
+    ``oidc_jwks_url``), for ``oidc_audience``; ``roles_claim`` lists their Caseclock roles
+    and ``staff_claim`` names their staff code in the directory. ``bootstrap_admin_token``,
+    when set, is accepted as an admin API token so the first real tokens can be issued.
+    """
+
+    oidc_issuer: str = ""
+    oidc_audience: str = "caseclock"
+    oidc_jwks_url: str = ""
+    roles_claim: str = "caseclock_roles"
+    staff_claim: str = "staff_code"
+    bootstrap_admin_token: SecretStr = SecretStr("")
+
+
 class SmtpSettings(BaseModel):
     """Outgoing email for alerts. ``host`` empty disables email."""
 
@@ -96,6 +113,7 @@ class Settings(BaseSettings):
     dev_server: DevServerSettings = DevServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
     smtp: SmtpSettings = SmtpSettings()
     webhook: WebhookSettings = WebhookSettings()
     encryption: EncryptionSettings = EncryptionSettings()
@@ -104,6 +122,10 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> "Settings":
         if self.environment is Environment.DEVELOPMENT:
             return self
+        bootstrap = self.auth.bootstrap_admin_token.get_secret_value()
+        if bootstrap and (bootstrap in PLACEHOLDER_SECRETS or len(bootstrap) < 24):
+            msg = "CASECLOCK_AUTH__BOOTSTRAP_ADMIN_TOKEN is a placeholder or shorter than 24"
+            raise ValueError(msg)
         for entry in self.encryption.keys:
             key_id, _, key = entry.get_secret_value().partition(":")
             if key in PLACEHOLDER_SECRETS or key == DEV_ENCRYPTION_KEY:
