@@ -65,3 +65,7 @@ def case(case_ref: Annotated[str, typer.Argument(help="The case reference.")]) -
     from caseclock.cli_read import print_case  # noqa: PLC0415
 
     asyncio.run(print_case(Settings(), case_ref))
+
+
+if __name__ == "__main__":
+    app()
