@@ -13,6 +13,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.calendar_activities import build_calendar
 from activities.case_activities import NotifyActivities, ReadModelActivities
 from caseclock.codec import data_converter
 from caseclock.db.engine import create_engine_and_sessions
@@ -65,6 +66,7 @@ def build_worker(
             records.record_allocation,
             records.record_actions,
             notify.notify_escalation,
+            build_calendar,
         ],
         max_cached_workflows=settings.temporal.max_cached_workflows,
     )

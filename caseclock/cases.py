@@ -16,7 +16,7 @@ from caseclock.core.engine import apply_event, start_case
 from caseclock.core.events import CaseEvent, EventRejectedError, Rejection
 from caseclock.definition.schema import Definition
 from caseclock.search_attributes import DEFINITION_ATTRIBUTE, TEAM_ATTRIBUTE
-from workflows.case import CaseWorkflow
+from workflows.case import CALENDAR_YEARS_AHEAD, CaseWorkflow
 from workflows.case_types import (
     Allocation,
     CaseSummary,
@@ -25,9 +25,6 @@ from workflows.case_types import (
     RecordEventResult,
     workflow_id_for,
 )
-
-# Years of bank holidays a case carries beyond today; refreshed when it continues as new.
-CALENDAR_YEARS_AHEAD = 8
 
 
 def calendar_for(earliest: date, today: date) -> WorkingCalendar:

@@ -187,6 +187,8 @@ async def test_two_year_plan_keeps_history_bounded_by_continuing_as_new(
     local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
 ) -> None:
     today = local_date(datetime.now(UTC))
+    # A calendar that ends within three years: continuing as new rebuilds it.
+    short_calendar = build_england_and_wales_calendar(2020, today.year + 2)
     icpc = CALENDAR.add_working_days(today - timedelta(days=2 * 365), 0)
     opening = [
         event("r1", "referral_received", icpc - timedelta(days=20)),
@@ -202,7 +204,7 @@ async def test_two_year_plan_keeps_history_bounded_by_continuing_as_new(
                 case_ref="LA-1005",
                 allocation=ALLOCATION,
                 definition=definition,
-                calendar=CALENDAR,
+                calendar=short_calendar,
                 initial_events=opening,
                 history_limit=200,
             ),
@@ -220,6 +222,8 @@ async def test_two_year_plan_keeps_history_bounded_by_continuing_as_new(
                 await record_event(client, "LA-1005", event(f"c{visits}", "core_group_held", day))
         summary = await case_summary(client, "LA-1005")
         assert summary.runs > 1  # it continued as new
+        assert summary.calendar_id != short_calendar.calendar_id
+        assert summary.calendar_id.startswith(f"england-and-wales:2020-{today.year + 8}:")
         visits_clock = next(c for c in summary.clocks if c.clock_id == "cp_visits")
         assert visits_clock.occurrence == visits + 1  # numbering carried across runs
         description = await handle.describe()

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     # Pure, deterministic modules (the core and its types) are passed through so the
     # sandbox does not re-import pydantic for every workflow run.
+    from activities.calendar_activities import CalendarRequest, build_calendar
     from activities.case_activities import (
         AllocationInput,
         CaseClosedInput,
@@ -24,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyEscalationInput,
         RecordActionsInput,
     )
-    from caseclock.calendar import local_date
+    from caseclock.calendar import WorkingCalendar, local_date
     from caseclock.core.actions import Action, NotifyAction
     from caseclock.core.engine import (
         apply_event,
@@ -44,6 +45,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# A case's calendar is rebuilt, when it continues as new, once it covers fewer years ahead
+# than the minimum; the rebuilt one covers the full span.
+CALENDAR_YEARS_AHEAD_MIN = 3
+CALENDAR_YEARS_AHEAD = 8
 # Retry for as long as it takes: an alert must not be dropped because SMTP was down.
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
 
@@ -86,19 +91,23 @@ class CaseWorkflow:
             self._queue_alerts()
             await self._run_queue()
             if self._finished():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if self._finished() and not self._queue:
-                    await self._record_closed()
-                    return self.summary()
+                # Closed: new events are refused by the validator from here on.
+                await self._record_closed()
+                await self._drain()
+                return self.summary()
             if self._history_too_long():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._run_queue()
+                calendar = await self._fresh_calendar()
+                await self._drain()
+                # Nothing is awaited between the drain and continuing as new, so no update
+                # can start in between and be cut off.
                 workflow.continue_as_new(
                     case.model_copy(
                         update={
                             "state": self._state,
                             "allocation": self._allocation,
+                            "calendar": calendar,
                             "runs": case.runs + 1,
+                            "initial_events": [],
                         }
                     )
                 )
@@ -167,6 +176,13 @@ class CaseWorkflow:
         )
         return allocation
 
+    @set_allocation.validator
+    def _validate_allocation(self, allocation: Allocation) -> None:
+        if self._finished():
+            raise ApplicationError(
+                f"case {self._case.case_ref} is closed", type="CaseClosed", non_retryable=True
+            )
+
     @workflow.query
     def summary(self) -> CaseSummary:
         """The case's stages, clocks and the explanation of every deadline."""
@@ -195,6 +211,29 @@ class CaseWorkflow:
         if not closes_when or self._state.running():
             return False
         return all(self._state.tracks[t].stage in stages for t, stages in closes_when.items())
+
+    async def _drain(self) -> None:
+        """Run queued actions until no handler is running and nothing is queued."""
+        while True:
+            await self._run_queue()
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or bool(self._queue)
+            )
+            if not self._queue and workflow.all_handlers_finished():
+                return
+
+    async def _fresh_calendar(self) -> WorkingCalendar:
+        """The calendar for the next run: rebuilt when it covers too few years ahead."""
+        calendar = self._case.calendar
+        year = local_date(workflow.now()).year
+        if calendar.last_year >= year + CALENDAR_YEARS_AHEAD_MIN:
+            return calendar
+        return await workflow.execute_activity(
+            build_calendar,
+            CalendarRequest(first_year=calendar.first_year, last_year=year + CALENDAR_YEARS_AHEAD),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
 
     def _closed_on(self) -> date:
         """The day the last closing track reached its closed stage."""
