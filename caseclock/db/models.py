@@ -293,3 +293,25 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(CODE))
     case_ref: Mapped[str | None] = mapped_column(String(REF))
     detail: Mapped[dict[str, Any]]
+
+
+class ApiToken(Base):
+    """An API token for a case system or an operator: its hash, never the token itself.
+
+    ``id`` is the public prefix of the token (``cc_<id>_<secret>``), so a presented token is
+    found by its id and checked by its hash; ``staff_code`` ties a manager's or
+    practitioner's token to their place in the directory. Managed by ``caseclock.db.tokens``.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(CODE), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(CODE))
+    role: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(200))
+    staff_code: Mapped[str | None] = mapped_column(String(CODE))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(CODE))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(CODE))
+    last_used_at: Mapped[datetime | None]
