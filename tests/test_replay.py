@@ -1,0 +1,36 @@
+"""Recorded histories of every released CaseWorkflow version replay on today's code.
+
+A change to the workflow that would break cases already in flight (a different command
+order, a new activity in the middle of a run) fails here; such changes must go through
+``workflow.patched()``. Record a new version with ``python -m tests.histories.record V``.
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from caseclock.codec import data_converter
+from caseclock.settings import EncryptionSettings
+from workflows.case import CaseWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
+
+
+def test_there_are_recorded_histories_to_replay() -> None:
+    # Continue-as-new, a rejected update and a closed case are all in the recording.
+    assert len(HISTORIES) >= 3
+
+
+@pytest.mark.parametrize(
+    "history",
+    [WorkflowHistory.from_json(p.stem, p.read_text()) for p in HISTORIES],
+    ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES],
+)
+async def test_recorded_history_replays_without_nondeterminism(history: WorkflowHistory) -> None:
+    replayer = Replayer(
+        workflows=[CaseWorkflow], data_converter=data_converter(EncryptionSettings())
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
