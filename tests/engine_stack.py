@@ -10,8 +10,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,17 @@ from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from caseclock.cases import open_case
 from caseclock.codec import data_converter
+from caseclock.core.events import CaseEvent
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
+from caseclock.definition.schema import Definition
 from caseclock.directory import Directory, DirectorySeed, load_directory
 from caseclock.settings import DatabaseSettings, Settings, SmtpSettings, TemporalSettings
 from worker import build_worker
+from workflows.case_types import Allocation
 
 
 def free_port() -> int:
@@ -41,10 +46,12 @@ def free_port() -> int:
 class Mailbox:
     """What the loopback SMTP server received."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.content))
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
         return "250 OK"
 
 
@@ -117,6 +124,25 @@ class EngineStack:
     sessions: async_sessionmaker[AsyncSession]
     mailbox: Mailbox
     webhooks: WebhookLog
+
+    async def open_referral(self, definition: Definition, case_ref: str, received: date) -> None:
+        """Open a case in team T1, allocated to SW-1, with a referral received that day."""
+        referral = CaseEvent(
+            event_id="r1",
+            type="referral_received",
+            effective_date=received,
+            recorded_at=datetime.now(UTC),
+            recorded_by="SW-1",
+        )
+        await open_case(
+            self.client,
+            self.settings.temporal.task_queue,
+            definition,
+            case_ref,
+            Allocation(team="T1", worker="SW-1"),
+            [referral],
+            datetime.now(UTC),
+        )
 
 
 @asynccontextmanager

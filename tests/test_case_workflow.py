@@ -53,15 +53,7 @@ async def test_late_recorded_referral_escalates_at_once_to_every_channel(
     today = local_date(datetime.now(UTC))
     received = CALENDAR.add_working_days(today, -12)  # decision was due 11 working days ago
     async with engine_stack(local_env.client, tmp_path) as stack:
-        await open_case(
-            stack.client,
-            stack.settings.temporal.task_queue,
-            definition,
-            "LA-1001",
-            ALLOCATION,
-            [event("r1", "referral_received", received)],
-            datetime.now(UTC),
-        )
+        await stack.open_referral(definition, "LA-1001", received)
         rows = await wait_until(lambda: stack.read_model.list_escalations(team="T1"))
         # One alert, at the highest rung already due, covering all the rungs below it
         # (a one-day clock has no "due soon": that rung would fall before it started).
@@ -77,8 +69,13 @@ async def test_late_recorded_referral_escalates_at_once_to_every_channel(
         }
         await wait_until(lambda: len(stack.mailbox.messages) == len(everyone), timeout=15)
         assert {message["To"] for message in stack.mailbox.messages} == everyone
-        body = stack.mailbox.messages[0].get_payload(decode=True)
-        assert b"LA-1001" in str(stack.mailbox.messages[0]).encode() or body
+        message = stack.mailbox.messages[0]
+        assert "LA-1001" in message["Subject"]
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        # What is overdue, why (the deadline's explanation), and what to do.
+        assert "Decision on a referral" in text
+        assert "1 working day from referral_received" in text
+        assert "Decide the type of response" in text
         await wait_until(lambda: len(stack.webhooks.posts) == 1)
         assert stack.webhooks.posts[0]["caseclock"]["key"] == "LA-1001/referral_decision/1/4"
         inbox = await stack.read_model.inbox("TM-1")
@@ -90,15 +87,7 @@ async def test_invalid_event_is_rejected_with_its_reason_and_changes_nothing(
 ) -> None:
     today = local_date(datetime.now(UTC))
     async with engine_stack(local_env.client, tmp_path) as stack:
-        await open_case(
-            stack.client,
-            stack.settings.temporal.task_queue,
-            definition,
-            "LA-1002",
-            ALLOCATION,
-            [event("r1", "referral_received", today)],
-            datetime.now(UTC),
-        )
+        await stack.open_referral(definition, "LA-1002", today)
 
         async def stage() -> str | None:
             case = await stack.read_model.get_case("LA-1002")
@@ -123,15 +112,7 @@ async def test_repeated_event_id_is_applied_once(
 ) -> None:
     today = local_date(datetime.now(UTC))
     async with engine_stack(local_env.client, tmp_path) as stack:
-        await open_case(
-            stack.client,
-            stack.settings.temporal.task_queue,
-            definition,
-            "LA-1003",
-            ALLOCATION,
-            [event("r1", "referral_received", today)],
-            datetime.now(UTC),
-        )
+        await stack.open_referral(definition, "LA-1003", today)
         decision = event("d1", "referral_decision", today, "assessment")
         first = await record_event(stack.client, "LA-1003", decision)
         again = await record_event(stack.client, "LA-1003", decision)
