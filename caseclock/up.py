@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import structlog
@@ -44,7 +44,8 @@ async def load_demo(settings: Settings, client: Client, definitions_dir: Path) -
     definition = load_definitions(definitions_dir)[DEFAULT_DEFINITION]
     now = datetime.now(UTC)
     today = local_date(now)
-    cases = demo_caseload(today, calendar_for(today.replace(year=today.year - 2), today))
+    # The oldest demo event is 17 months back; the calendar starts the year before that.
+    cases = demo_caseload(today, calendar_for(date(today.year - 2, 1, 1), today))
     for case in cases:
         await open_case(
             client,
