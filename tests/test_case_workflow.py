@@ -18,7 +18,7 @@ from caseclock.cases import case_summary, open_case, record_event
 from caseclock.core.events import CaseEvent, EventRejectedError
 from caseclock.definition.loader import load_definition
 from caseclock.definition.schema import Definition
-from caseclock.search_attributes import SEARCH_ATTRIBUTES
+from caseclock.search_attributes import SEARCH_ATTRIBUTES, STAGES_ATTRIBUTE
 from tests.engine_stack import engine_stack
 from tests.helpers import wait_until
 from workflows.case import CaseWorkflow
@@ -94,6 +94,11 @@ async def test_invalid_event_is_rejected_with_its_reason_and_changes_nothing(
             return case.current_stages.get("main") if case else None
 
         assert await wait_until(stage) == "referral"
+        # Searchable by stage from the start (codes only), before any update.
+        description = await stack.client.get_workflow_handle(workflow_id_for("LA-1002")).describe()
+        stages = description.typed_search_attributes.get(STAGES_ATTRIBUTE)
+        assert stages is not None
+        assert "main:referral" in stages
         before = await case_summary(stack.client, "LA-1002")
         with pytest.raises(
             EventRejectedError, match="not allowed while Child's path is at 'referral'"

@@ -87,6 +87,10 @@ class CaseWorkflow:
         """Keep the case's clocks until it closes, continuing as new when history is long."""
         if case.state is None:
             await self._record_opened()
+            # Added after 2026.1 histories were recorded: cases opened with their events
+            # (as imports are) are searchable by stage before any update arrives.
+            if workflow.patched("stages-search-attribute-on-open"):
+                self._publish_stages()
         while True:
             self._queue_alerts()
             await self._run_queue()
@@ -132,7 +136,7 @@ class CaseWorkflow:
             alerts = due_alerts(self._case.definition, self._state, workflow.now())
             self._state = alerts.state
             target = self._enqueue([*outcome.actions, *alerts.actions])
-            workflow.upsert_search_attributes([STAGES_ATTRIBUTE.value_set(self._stage_codes())])
+            self._publish_stages()
             await workflow.wait_condition(lambda: self._done >= target)
         return RecordEventResult(
             event_id=request.event.event_id,
@@ -203,8 +207,10 @@ class CaseWorkflow:
     def _stages(self) -> dict[str, str]:
         return {track: state.stage for track, state in self._state.tracks.items()}
 
-    def _stage_codes(self) -> list[str]:
-        return [f"{track}:{stage}" for track, stage in self._stages().items()]
+    def _publish_stages(self) -> None:
+        """Set the stages search attribute: ``track:stage`` codes, never personal data."""
+        codes = [f"{track}:{stage}" for track, stage in self._stages().items()]
+        workflow.upsert_search_attributes([STAGES_ATTRIBUTE.value_set(codes)])
 
     def _finished(self) -> bool:
         closes_when = self._case.definition.closes_when
