@@ -1,0 +1,259 @@
+"""Read-model queries behind the API: a case's history, and clocks and escalations by scope.
+
+A :class:`Scope` says which cases a caller may see: all of them, or those of some teams, or
+those allocated to some workers. :func:`scope_of_staff` works out a person's from the
+directory: the teams they manage as team manager, service manager or head of service, and,
+while they cover an absent colleague, that colleague's teams and cases too.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeVarTuple
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from caseclock.core.actions import AlertState, ClockStatus
+from caseclock.db.models import Absence, Case, CaseStage, Clock, Escalation, Event, Service, Team
+from caseclock.db.views import ClockView, EscalationView, clock_view, escalation_view
+
+_Row = TypeVarTuple("_Row")
+
+# Lists are bounded: a caller pages with due_after/due_before rather than taking everything.
+MAX_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The cases a caller may see: everything, or these teams' cases and these workers'."""
+
+    everything: bool = False
+    teams: frozenset[str] = field(default_factory=frozenset)
+    workers: frozenset[str] = field(default_factory=frozenset)
+
+    def allows(self, team: str, allocated_worker: str | None) -> bool:
+        """Whether a case of this team and allocation is in scope."""
+        return (
+            self.everything
+            or team in self.teams
+            or (allocated_worker is not None and allocated_worker in self.workers)
+        )
+
+    def where(self, query: Select[*_Row]) -> Select[*_Row]:
+        """Narrow a query that joins ``Case`` to the cases in scope."""
+        if self.everything:
+            return query
+        return query.where(
+            or_(
+                Case.team_code.in_(sorted(self.teams)),
+                Case.allocated_worker_code.in_(sorted(self.workers)),
+            )
+        )
+
+
+class EventView(BaseModel):
+    """An accepted event as recorded (codes only: free-text fields are never stored)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    effective_date: date
+    effective_at: datetime | None
+    recorded_at: datetime
+    recorded_by: str
+    outcome: str | None
+
+
+class StageEntryView(BaseModel):
+    """A track of the case entering a stage, and the event that moved it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    track: str
+    stage: str
+    entered_on: date
+    event_id: str
+
+
+@dataclass(frozen=True)
+class ClockFilter:
+    """Which clock occurrences to list; None means any."""
+
+    team: str | None = None
+    status: ClockStatus | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EscalationFilter:
+    """Which escalations to list; None means any."""
+
+    team: str | None = None
+    level: int | None = None
+    min_level: int | None = None
+    state: AlertState | None = None
+    acknowledged: bool | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+
+
+class Oversight:
+    """Queries for the API: case history, scoped lists, and a person's scope.
+
+    Args:
+        session_factory: Sessions for the read-model database.
+
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def events(self, case_ref: str) -> list[EventView]:
+        """A case's accepted events in the order they happened."""
+        query = (
+            select(Event)
+            .where(Event.case_ref == case_ref)
+            .order_by(Event.effective_date, Event.effective_at, Event.id)
+        )
+        async with self._sessions() as session:
+            return [
+                EventView(
+                    event_id=row.event_id,
+                    type=row.event_type,
+                    effective_date=row.effective_date,
+                    effective_at=row.effective_at,
+                    recorded_at=row.recorded_at,
+                    recorded_by=row.recorded_by,
+                    outcome=row.outcome,
+                )
+                for row in await session.scalars(query)
+            ]
+
+    async def event_ids(self, case_ref: str, event_ids: list[str]) -> dict[str, str]:
+        """Of these event ids, those recorded on the case, with the type recorded."""
+        query = select(Event.event_id, Event.event_type).where(
+            Event.case_ref == case_ref, Event.event_id.in_(event_ids)
+        )
+        async with self._sessions() as session:
+            return dict((await session.execute(query)).tuples().all())
+
+    async def stage_history(self, case_ref: str) -> list[StageEntryView]:
+        """Every stage each track of the case has entered, oldest first."""
+        query = (
+            select(CaseStage)
+            .where(CaseStage.case_ref == case_ref)
+            .order_by(CaseStage.entered_on, CaseStage.id)
+        )
+        async with self._sessions() as session:
+            return [
+                StageEntryView(
+                    track=row.track,
+                    stage=row.stage,
+                    entered_on=row.entered_on,
+                    event_id=row.event_id,
+                )
+                for row in await session.scalars(query)
+            ]
+
+    async def case_escalations(self, case_ref: str) -> list[EscalationView]:
+        """A case's alerts, oldest first, with their acknowledgements."""
+        query = (
+            select(Escalation, Case.team_code)
+            .join(Case)
+            .where(Escalation.case_ref == case_ref)
+            .order_by(Escalation.fire_at, Escalation.key)
+        )
+        async with self._sessions() as session:
+            return [escalation_view(row, team) for row, team in await session.execute(query)]
+
+    async def escalation(self, key: str) -> EscalationView | None:
+        """One escalation by its key, or None."""
+        query = select(Escalation, Case.team_code).join(Case).where(Escalation.key == key)
+        async with self._sessions() as session:
+            found = (await session.execute(query)).first()
+        return None if found is None else escalation_view(*found)
+
+    async def clocks(self, scope: Scope, where: ClockFilter, now: datetime) -> list[ClockView]:
+        """Clock occurrences in scope matching the filter, soonest due first."""
+        query = scope.where(select(Clock).join(Case))
+        if where.team is not None:
+            query = query.where(Clock.team_code == where.team)
+        if where.status is not None:
+            query = query.where(Clock.status == where.status.value)
+        if where.overdue is not None:
+            running = Clock.status == ClockStatus.RUNNING.value
+            overdue = running & (Clock.due_at < now)
+            query = query.where(overdue if where.overdue else ~overdue)
+        if where.due_before is not None:
+            query = query.where(Clock.due_at < where.due_before)
+        if where.due_after is not None:
+            query = query.where(Clock.due_at >= where.due_after)
+        query = query.order_by(Clock.due_at, Clock.case_ref, Clock.clock_id, Clock.occurrence)
+        async with self._sessions() as session:
+            rows = await session.scalars(query.limit(MAX_ROWS))
+            return [clock_view(row) for row in rows]
+
+    async def escalations(self, scope: Scope, where: EscalationFilter) -> list[EscalationView]:
+        """Escalations in scope matching the filter, highest level first, then soonest due."""
+        query = scope.where(select(Escalation, Case.team_code).join(Case))
+        if where.team is not None:
+            query = query.where(Case.team_code == where.team)
+        if where.level is not None:
+            query = query.where(Escalation.level == where.level)
+        if where.min_level is not None:
+            query = query.where(Escalation.level >= where.min_level)
+        if where.state is not None:
+            query = query.where(Escalation.state == where.state.value)
+        if where.acknowledged is not None:
+            acknowledged = Escalation.acknowledged_at.is_not(None)
+            query = query.where(acknowledged if where.acknowledged else ~acknowledged)
+        if where.due_before is not None:
+            query = query.where(Escalation.due_at < where.due_before)
+        if where.due_after is not None:
+            query = query.where(Escalation.due_at >= where.due_after)
+        query = query.order_by(Escalation.level.desc(), Escalation.due_at, Escalation.key)
+        async with self._sessions() as session:
+            rows = await session.execute(query.limit(MAX_ROWS))
+            return [escalation_view(row, team) for row, team in rows.tuples()]
+
+    async def scope_of_staff(self, staff_code: str, managers: bool, on: date) -> Scope:
+        """The cases a member of staff may see on a day.
+
+        Args:
+            staff_code: Their code in the directory.
+            managers: True for a manager (their teams' cases), False for a practitioner
+                (the cases allocated to them).
+            on: The day, for cover of absent colleagues.
+
+        Returns:
+            A scope of teams (managers) or workers (practitioners), including those of
+            colleagues they cover that day.
+
+        """
+        async with self._sessions() as session:
+            covered = await session.scalars(
+                select(Absence.staff_code).where(
+                    Absence.cover_code == staff_code,
+                    Absence.starts_on <= on,
+                    Absence.ends_on >= on,
+                )
+            )
+            codes = sorted({staff_code, *covered})
+            if not managers:
+                return Scope(workers=frozenset(codes))
+            services = select(Service.code).where(
+                or_(
+                    Service.service_manager_code.in_(codes),
+                    Service.head_of_service_code.in_(codes),
+                )
+            )
+            teams = await session.scalars(
+                select(Team.code).where(
+                    or_(Team.manager_code.in_(codes), Team.service_code.in_(services))
+                )
+            )
+            return Scope(teams=frozenset(teams))
