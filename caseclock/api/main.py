@@ -1,0 +1,89 @@
+"""The API entry point: settings, database, Temporal client and definitions in, uvicorn out.
+
+Run it with ``caseclock api``. Like ``worker.py`` it is an entry point of its own: it
+migrates the read model, opens the database engine and a Temporal client (with the payload
+codec) for as long as the server runs, and closes them when uvicorn stops on SIGINT or
+SIGTERM. Nothing imports it but the CLI.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from caseclock.api.app import create_app
+from caseclock.codec import data_converter
+from caseclock.db.engine import create_engine_and_sessions
+from caseclock.db.migrate import upgrade_database_async
+from caseclock.definition.loader import load_definitions
+from caseclock.settings import Settings
+
+
+@dataclass(frozen=True)
+class ApiResources:
+    """What the API holds open while it serves."""
+
+    client: Client
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@asynccontextmanager
+async def api_lifespan(settings: Settings) -> AsyncIterator[ApiResources]:
+    """Migrate the database, open the engine and connect to Temporal; close them after.
+
+    Args:
+        settings: The application settings.
+
+    Yields:
+        The Temporal client and the session factory.
+
+    """
+    await upgrade_database_async(settings.database.url)
+    engine, sessions = create_engine_and_sessions(settings.database)
+    try:
+        client = await Client.connect(
+            settings.temporal.address,
+            namespace=settings.temporal.namespace,
+            data_converter=data_converter(settings.encryption),
+        )
+        yield ApiResources(client=client, sessions=sessions)
+    finally:
+        await engine.dispose()
+
+
+async def serve(settings: Settings, definitions_folder: Path) -> None:
+    """Serve the API on ``settings.api.host:port`` until SIGINT or SIGTERM.
+
+    Args:
+        settings: The application settings.
+        definitions_folder: The folder of definition files new cases may follow.
+
+    Raises:
+        caseclock.definition.loader.DefinitionError: If a definition is invalid.
+
+    """
+    log = structlog.get_logger(__name__)
+    definitions = load_definitions(definitions_folder)
+    async with api_lifespan(settings) as resources:
+        app = create_app(settings, resources.client, resources.sessions, definitions)
+        config = uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            # Logging is structlog's, configured once by the entry point.
+            log_config=None,
+            server_header=False,
+        )
+        log.info(
+            "api_serving",
+            host=settings.api.host,
+            port=settings.api.port,
+            definitions=len(definitions),
+        )
+        await uvicorn.Server(config).serve()
+        log.info("api_stopped")
