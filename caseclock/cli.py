@@ -67,5 +67,8 @@ def case(case_ref: Annotated[str, typer.Argument(help="The case reference.")]) -
     asyncio.run(print_case(Settings(), case_ref))
 
 
+app.add_typer(__import__("caseclock.cli_cases", fromlist=["*"]).commands)  # see cli_cases.py
+
+
 if __name__ == "__main__":
     app()
