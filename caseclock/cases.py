@@ -6,14 +6,16 @@ clear error before anything durable happens.
 
 from datetime import date, datetime
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from caseclock.calendar import WorkingCalendar, local_date
 from caseclock.calendar_source import build_england_and_wales_calendar
 from caseclock.core.engine import apply_event, start_case
 from caseclock.core.events import CaseEvent, EventRejectedError, Rejection
+from caseclock.core.state import CaseState
 from caseclock.definition.schema import Definition
 from caseclock.search_attributes import DEFINITION_ATTRIBUTE, TEAM_ATTRIBUTE
 from workflows.case import CALENDAR_YEARS_AHEAD, CaseWorkflow
@@ -39,9 +41,13 @@ def check_case_start(
     events: list[CaseEvent],
     calendar: WorkingCalendar,
     now: datetime,
+    previous: CaseState | None = None,
 ) -> None:
-    """Run the opening events through the core; raise EventRejectedError if any is invalid."""
-    state = start_case(definition, case_ref)
+    """Run the opening events through the core; raise EventRejectedError if any is invalid.
+
+    ``previous`` is the final state of the case's last episode, when it is being reopened.
+    """
+    state = previous or start_case(definition, case_ref)
     for event in events:
         state = apply_event(definition, state, event, calendar, now).state
 
@@ -55,13 +61,19 @@ async def open_case(
     events: list[CaseEvent],
     now: datetime,
 ) -> None:
-    """Start a case with its opening events; starting an already open case changes nothing."""
+    """Start a case with its opening events; starting an already open case changes nothing.
+
+    A case that closed earlier is reopened (a re-referral): its new run continues from the
+    last episode's final state, so occurrence numbers, event ids and the read model's
+    history carry on instead of starting again at 1 and overwriting the earlier episode.
+    """
     if not events:
         raise EventRejectedError(
             "start", [Rejection(field="events", reason="a case starts with at least one event")]
         )
+    previous = await _closed_episode(client, case_ref)
     calendar = calendar_for(min(e.effective_date for e in events), local_date(now))
-    check_case_start(definition, case_ref, events, calendar, now)
+    check_case_start(definition, case_ref, events, calendar, now, previous)
     await client.start_workflow(
         CaseWorkflow.run,
         CaseWorkflowInput(
@@ -69,6 +81,7 @@ async def open_case(
             allocation=allocation,
             definition=definition,
             calendar=calendar,
+            state=previous,
             initial_events=events,
         ),
         id=workflow_id_for(case_ref),
@@ -96,6 +109,33 @@ async def case_summary(client: Client, case_ref: str) -> CaseSummary:
     """The case's stages, clocks and explanations, as its workflow holds them."""
     handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id_for(case_ref))
     return await handle.query(CaseWorkflow.summary)
+
+
+async def _closed_episode(client: Client, case_ref: str) -> CaseState | None:
+    """The final state of the case's last run if it closed; None if new or still open."""
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id_for(case_ref))
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    status = description.status
+    if status is WorkflowExecutionStatus.RUNNING:
+        return None
+    if status is not WorkflowExecutionStatus.COMPLETED:
+        name = status.name if status is not None else "unknown"
+        msg = (
+            f"case {case_ref}'s workflow ended as {name}, not by closing; an operator must "
+            "look at it (temporal workflow describe) before the case can be reopened"
+        )
+        raise CaseNotReopenableError(msg)
+    result = await handle.result()
+    return result.state
+
+
+class CaseNotReopenableError(RuntimeError):
+    """A case's last run failed or was terminated; reopening it would lose its history."""
 
 
 def _as_rejection(event_type: str, error: WorkflowUpdateFailedError) -> Exception:

@@ -214,3 +214,56 @@ async def test_two_year_plan_keeps_history_bounded_by_continuing_as_new(
         assert visits_clock.occurrence == visits + 1  # numbering carried across runs
         description = await handle.describe()
         assert description.raw_description.workflow_execution_info.history_length < 260
+
+
+async def test_a_closed_case_reopened_by_a_new_referral_carries_on_its_history(
+    local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
+) -> None:
+    today = local_date(datetime.now(UTC))
+    first = CALENDAR.add_working_days(today, -30)
+    async with engine_stack(local_env.client, tmp_path) as stack:
+        await stack.open_referral(definition, "LA-1006", first)
+        await record_event(
+            stack.client, "LA-1006", event("d1", "referral_decision", first, "no_further_action")
+        )
+        handle = stack.client.get_workflow_handle_for(CaseWorkflow.run, workflow_id_for("LA-1006"))
+        closed = await handle.result()  # closing the case completes its workflow
+        assert closed.state.tracks["main"].stage == "closed"
+
+        async def closed_in_read_model() -> bool:
+            case = await stack.read_model.get_case("LA-1006")
+            return case is not None and case.closed_on is not None
+
+        await wait_until(closed_in_read_model)
+        # A new referral for the same child reopens the case from where it closed.
+        again = event("r2", "referral_received", today)
+        await open_case(
+            stack.client,
+            stack.settings.temporal.task_queue,
+            definition,
+            "LA-1006",
+            ALLOCATION,
+            [again],
+            datetime.now(UTC),
+        )
+        summary = await case_summary(stack.client, "LA-1006")
+        decision = next(c for c in summary.clocks if c.clock_id == "referral_decision")
+        assert (decision.occurrence, decision.status.value) == (2, "running")
+
+        async def both_episodes() -> list[tuple[int, str]]:
+            clocks = await stack.read_model.list_clocks("LA-1006")
+            return [(c.occurrence, c.status.value) for c in clocks]
+
+        assert await wait_until(lambda: _equals(both_episodes, [(1, "met"), (2, "running")]))
+        case = await stack.read_model.get_case("LA-1006")
+        assert case is not None
+        assert case.closed_on is None
+        # The first episode's event ids still count: resending it changes nothing.
+        resent = await record_event(
+            stack.client, "LA-1006", event("d1", "referral_decision", first, "no_further_action")
+        )
+        assert resent.duplicate
+
+
+async def _equals(read, expected) -> bool:
+    return await read() == expected

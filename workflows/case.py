@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         Allocation,
         CaseSummary,
         CaseWorkflowInput,
+        CaseWorkflowResult,
         RecordEventInput,
         RecordEventResult,
     )
@@ -71,21 +72,21 @@ class CaseWorkflow:
         self._queue: list[Action] = []
         self._queued = 0
         self._done = 0
-        if case.state is None:
-            # Applied here, before any update is validated, so the case's first event is
-            # in place when the next one arrives. The starter checked them with the same
-            # core, so a rejection here is a bug and fails the workflow task visibly.
-            for event in case.initial_events:
-                outcome = apply_event(
-                    case.definition, self._state, event, case.calendar, workflow.now()
-                )
-                self._state = outcome.state
-                self._enqueue(list(outcome.actions))
+        # Applied here, before any update is validated, so the case's first event is in
+        # place when the next one arrives. The starter checked them with the same core, so
+        # a rejection here is a bug and fails the workflow task visibly. (Continuing as new
+        # clears them; reopening a closed case passes its last state and new events.)
+        for event in case.initial_events:
+            outcome = apply_event(
+                case.definition, self._state, event, case.calendar, workflow.now()
+            )
+            self._state = outcome.state
+            self._enqueue(list(outcome.actions))
 
     @workflow.run
-    async def run(self, case: CaseWorkflowInput) -> CaseSummary:
+    async def run(self, case: CaseWorkflowInput) -> CaseWorkflowResult:
         """Keep the case's clocks until it closes, continuing as new when history is long."""
-        if case.state is None:
+        if case.state is None or case.initial_events:
             await self._record_opened()
             # Added after 2026.1 histories were recorded: cases opened with their events
             # (as imports are) are searchable by stage before any update arrives.
@@ -98,7 +99,7 @@ class CaseWorkflow:
                 # Closed: new events are refused by the validator from here on.
                 await self._record_closed()
                 await self._drain()
-                return self.summary()
+                return CaseWorkflowResult(summary=self.summary(), state=self._state)
             if self._history_too_long():
                 calendar = await self._fresh_calendar()
                 await self._drain()

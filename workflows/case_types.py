@@ -83,6 +83,13 @@ class RecordEventResult(BaseModel):
     stages: dict[str, str]
 
 
+class CaseWorkflowResult(BaseModel):
+    """What a case's workflow returns when the case closes: reopening continues from it."""
+
+    summary: "CaseSummary"
+    state: CaseState
+
+
 class CaseSummary(BaseModel):
     """A case's clocks and stages as the workflow holds them (the query result)."""
 

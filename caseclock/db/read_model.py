@@ -86,6 +86,7 @@ class ReadModel(DeliveryLedger):
                 team_code=team,
                 allocated_worker_code=allocated_worker,
                 opened_on=opened_on,
+                closed_on=None,
                 current_stages={},
                 updated_at=now,
             )
@@ -94,6 +95,8 @@ class ReadModel(DeliveryLedger):
             set_ |= {
                 "allocated_worker_code": stmt.excluded.allocated_worker_code,
                 "opened_on": stmt.excluded.opened_on,
+                # Opening again (a re-referral after closure) reopens the case.
+                "closed_on": stmt.excluded.closed_on,
                 "updated_at": stmt.excluded.updated_at,
             }
             await session.execute(
