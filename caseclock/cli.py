@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from caseclock.cli_definitions import definitions_app
+from caseclock.cli_import import io_app
 from caseclock.logging import configure_logging
 from caseclock.settings import Settings
 
@@ -16,6 +17,7 @@ app = typer.Typer(
     help="Caseclock: statutory clocks for children's social care.", no_args_is_help=True
 )
 app.add_typer(definitions_app, name="definitions")
+app.add_typer(io_app)  # the `import` and `export` groups
 
 DefinitionsDir = Annotated[Path, typer.Option(help="Folder of definition files.")]
 
