@@ -139,7 +139,7 @@ class Oversight:
             Event.case_ref == case_ref, Event.event_id.in_(event_ids)
         )
         async with self._sessions() as session:
-            return dict((await session.execute(query)).tuples().all())
+            return dict((await session.execute(query)).all())
 
     async def stage_history(self, case_ref: str) -> list[StageEntryView]:
         """Every stage each track of the case has entered, oldest first."""
@@ -218,7 +218,7 @@ class Oversight:
         query = query.order_by(Escalation.level.desc(), Escalation.due_at, Escalation.key)
         async with self._sessions() as session:
             rows = await session.execute(query.limit(MAX_ROWS))
-            return [escalation_view(row, team) for row, team in rows.tuples()]
+            return [escalation_view(row, team) for row, team in rows]
 
     async def scope_of_staff(self, staff_code: str, managers: bool, on: date) -> Scope:
         """The cases a member of staff may see on a day.
