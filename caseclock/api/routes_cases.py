@@ -13,6 +13,7 @@ from caseclock.api.auth import Principal, Role, require
 from caseclock.api.problems import FieldProblem, ProblemError, from_rejections, problem_responses
 from caseclock.api.schemas import (
     CaseDetail,
+    CaseRef,
     CaseStarted,
     EventIn,
     EventRecorded,
@@ -27,7 +28,7 @@ from caseclock.casework import (
 )
 from caseclock.core.events import CaseEvent, EventRejectedError
 from caseclock.db.deliveries import utc_now
-from workflows.case_types import Allocation, CaseRef
+from workflows.case_types import Allocation
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from caseclock.api.auth import SEES_EVERYTHING, Admin, Principal, Role
 from caseclock.api.problems import FieldProblem, ProblemError, problem_responses
-from caseclock.api.schemas import Body, RoleInfo, Roles
+from caseclock.api.schemas import Body, Code, RoleInfo, Roles
 from caseclock.api.services import Services
 from caseclock.db.directory_admin import (
     AbsenceView,
@@ -23,7 +23,6 @@ from caseclock.db.directory_admin import (
     TeamView,
 )
 from caseclock.directory import JobRole
-from workflows.case_types import Code
 
 router = APIRouter(prefix="/directory", tags=["directory"])
 

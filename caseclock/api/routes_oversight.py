@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from caseclock.api.auth import Caller, Principal, Role, require
 from caseclock.api.problems import FieldProblem, ProblemError, problem_responses
-from caseclock.api.schemas import Acknowledge
+from caseclock.api.schemas import Acknowledge, Code
 from caseclock.api.services import Services
 from caseclock.core.actions import AlertState, ClockStatus
 from caseclock.db import UnknownEscalationError
 from caseclock.db.oversight import ClockFilter, EscalationFilter
 from caseclock.db.views import ClockView, EscalationView
-from workflows.case_types import Code
 
 router = APIRouter(tags=["oversight"])
 

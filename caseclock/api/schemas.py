@@ -8,13 +8,34 @@ defaults and never renamed, because case systems are built against them.
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
 
 from caseclock.api.auth import Role
 from caseclock.core.events import EventId
 from caseclock.db.oversight import EventView, StageEntryView
 from caseclock.db.views import CaseView, ClockView, EscalationView
-from workflows.case_types import CaseRef, Code
+from workflows import case_types
+
+# The case reference and code rules are validators in workflows.case_types; these patterns
+# say the same in the OpenAPI document, so that clients (and schemathesis) can see them.
+CASE_REF_PATTERN = r"^(?:[0-9]|[A-Za-z0-9][A-Za-z0-9_/-]*[0-9])[A-Za-z0-9_/-]*$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+CaseRef = Annotated[
+    case_types.CaseRef,
+    WithJsonSchema({"type": "string", "pattern": CASE_REF_PATTERN, "maxLength": 64}),
+]
+Code = Annotated[
+    case_types.Code,
+    WithJsonSchema({"type": "string", "pattern": CODE_PATTERN, "maxLength": 64}),
+]
 
 DefinitionKey = Annotated[
     str,
