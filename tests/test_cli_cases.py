@@ -6,19 +6,21 @@ model (the same settings variables an operator sets).
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from caseclock.calendar import local_date
 from caseclock.calendar_source import build_england_and_wales_calendar
 from caseclock.db.models import ApiToken, AuditEntry
-from tests.api_helpers import case_ref
-from tests.engine_stack import EngineStack, engine_stack
+from tests.api_helpers import BOOTSTRAP, DEFINITION_KEY, bearer, case_ref
+from tests.engine_stack import EngineStack, engine_stack, free_port
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).parents[1]
@@ -131,3 +133,38 @@ async def test_cases_escalations_and_tokens_from_the_command_line(
                 "case.event",
                 "case.read",
             ]
+
+
+async def test_caseclock_api_migrates_serves_and_stops_on_interrupt(
+    local_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CASECLOCK_TEMPORAL__ADDRESS": local_env.client.service_client.config.target_host,
+        "CASECLOCK_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/fresh/caseclock.db",
+        "CASECLOCK_API__PORT": str(port),
+        "CASECLOCK_AUTH__BOOTSTRAP_ADMIN_TOKEN": BOOTSTRAP,
+        "CASECLOCK_LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "caseclock.cli", "api", env=env, cwd=ROOT
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+
+            async def ready() -> bool:
+                try:
+                    return (await http.get("/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(ready, timeout=30, interval=0.2, message="the API ready")
+            assert (await http.get("/definitions")).status_code == 401
+            listed = await http.get("/definitions", headers=bearer(BOOTSTRAP))
+            assert [row["key"] for row in listed.json()] == [DEFINITION_KEY]
+    finally:
+        process.send_signal(signal.SIGINT)
+        returncode = await asyncio.wait_for(process.wait(), timeout=20)
+    assert returncode == 0

@@ -6,8 +6,10 @@ codec) for as long as the server runs, and closes them when uvicorn stops on SIG
 SIGTERM. Nothing imports it but the CLI.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Generator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,27 @@ class ApiResources:
 
     client: Client
     sessions: async_sessionmaker[AsyncSession]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping on SIGINT or SIGTERM like the worker does.
+
+    uvicorn re-raises the signal once it has stopped, which would interrupt the entry point
+    while it closes the database engine; here the signal only asks the server to stop.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """Stop serving on SIGINT or SIGTERM (twice: stop at once), and nothing more."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
 
 
 @asynccontextmanager
@@ -85,5 +108,5 @@ async def serve(settings: Settings, definitions_folder: Path) -> None:
             port=settings.api.port,
             definitions=len(definitions),
         )
-        await uvicorn.Server(config).serve()
+        await _Server(config).serve()
         log.info("api_stopped")
