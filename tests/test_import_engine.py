@@ -5,6 +5,8 @@ cases in the one team the test directory knows. The read model must show exactly
 alerts the dry run forecast, and a second import must change nothing.
 """
 
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from caseclock.calendar import local_date
 from caseclock.definition.loader import load_definition
 from caseclock.definition.schema import Definition
+from caseclock.exports import list_all_clocks, write_clocks_csv, write_escalations_csv
 from caseclock.importer import ImportPlan, apply_import, plan_import
 from tests.data.annex_a import make_sample
 from tests.engine_stack import engine_stack
@@ -85,6 +88,16 @@ async def test_an_import_opens_cases_with_the_forecast_alerts_and_a_second_chang
                 if clock.status.value == "running"
             }
             assert running == {clock.clock_id for clock in case.clocks}
+        # The exports read the same rows back as CSV.
+        out = io.StringIO()
+        assert write_escalations_csv(rows, out) == len(rows)
+        exported = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert {row["key"] for row in exported} == expected
+        running = await list_all_clocks(stack.sessions, team="T1", status="running")
+        assert len(running) == sum(len(case.clocks) for case in plan.cases)
+        out = io.StringIO()
+        assert write_clocks_csv(running, out) == len(running)
+        assert out.getvalue().splitlines()[0].startswith("case_ref,team,clock_id,occurrence")
         first_runs = await run_ids(stack.client, plan)
         first_count = len(rows)
 

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from caseclock.cli import app
+from caseclock.db.migrate import upgrade_database
 from caseclock.definition.loader import load_definition
 from caseclock.definition.schema import Definition
 from caseclock.importer import ImportPlan, plan_import, plan_report
@@ -206,6 +207,19 @@ def test_cli_template_prints_the_accepted_header() -> None:
         "Allocated Worker",
     ]
     assert runner.invoke(app, ["import", "template", "2"]).exit_code == 2
+
+
+def test_cli_exports_write_csv_headers_from_the_read_model(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/read-model.db"
+    upgrade_database(url)
+    env = {"CASECLOCK_DATABASE__URL": url}
+    result = runner.invoke(app, ["export", "escalations", "--csv"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("key,case_ref,team,clock_id")
+    out = tmp_path / "clocks.csv"
+    result = runner.invoke(app, ["export", "clocks", "--csv", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("case_ref,team,clock_id,occurrence")
 
 
 def test_sample_today_is_a_fixed_date() -> None:
