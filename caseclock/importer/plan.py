@@ -31,7 +31,8 @@ from caseclock.importer.models import (
     Standing,
 )
 from caseclock.importer.reader import SourceFile, read_source
-from caseclock.importer.translate import Latest, Skip, translate
+from caseclock.importer.stage import Latest, Skip
+from caseclock.importer.translate import translate
 from caseclock.importer.values import CaseStatus
 from workflows.case_types import Allocation
 
