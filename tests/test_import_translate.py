@@ -1,7 +1,8 @@
 """Translating rows into opening events: exact events, synthesised steps, rejections, privacy."""
 
 import hashlib
-from datetime import date
+import random
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,53 @@ def test_a_definition_without_the_imported_events_is_refused(definition: Definit
     other = definition.model_copy(update={"events": events})
     with pytest.raises(UnsuitableDefinitionError, match="lacks what the Annex A import produces"):
         plan_import([], other, TODAY)
+
+
+def test_a_plan_after_an_assessment_with_no_enquiry_listed_gets_its_concern(
+    definition: Definition,
+) -> None:
+    result = plan(
+        definition,
+        l4=[f"LA-18,{NAME},2026-08-03,,AE,SW-1"],
+        l7=[f"LA-18,{NAME},2026-09-01,2026-11-16,,,CPN,SW-1"],
+    )
+    assert events(result, "LA-18") == [
+        ("referral_received", None, "2026-08-03"),
+        ("referral_decision", "assessment", "2026-08-03"),
+        ("significant_harm_concern", None, "2026-09-01"),
+        ("strategy_discussion_held", "s47", "2026-09-01"),
+        ("icpc_held", "cp_plan", "2026-09-01"),
+        ("cp_visit", None, "2026-11-16"),
+    ]
+    assert result.cases[0].stages["assessment"] == "in_progress"
+
+
+def test_random_lists_never_yield_events_the_core_refuses(definition: Definition) -> None:
+    # Whatever the lists say, a case is either translated into events the core accepts,
+    # skipped, or rejected for a reason in the data: never refused by the definition.
+    rng = random.Random(7)
+
+    def day(blank: float = 0.25) -> str:
+        return "" if rng.random() < blank else str(TODAY - timedelta(days=rng.randrange(900)))
+
+    def yes_no() -> str:
+        return rng.choice(["", "Yes", "No"])
+
+    status = ["Child Protection plan", "Child in need plan", "Open assessment", "Closed episode"]
+    lists: dict[str, list[str]] = {key: [] for key in ("l3", "l4", "l5", "l6", "l7")}
+    for number in range(600):
+        ref = f"R-{number}"
+        cells = {
+            "l3": f"{day(0)},{yes_no()}",
+            "l4": f"{day(0)},{day()}",
+            "l5": f"{day(0)},{yes_no()},{day()},{yes_no()}",
+            "l6": f"{day()},,{rng.choice(status)}",
+            "l7": f"{day(0)},{day()},{day()},{day(0.7)}",
+        }
+        for key, row in cells.items():
+            if rng.random() < 0.45:
+                lists[key].append(f"{ref},{NAME},{row},T1,SW-1")
+    result = plan(definition, **lists)
+    refused = [issue for issue in result.rejected_rows if "refuses" in issue.reason]
+    assert refused == []
+    assert len(result.cases) > 50

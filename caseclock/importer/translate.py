@@ -285,10 +285,11 @@ class _PathBuilder:
                 )
         elif assessment is not None:
             self.chain.add("referral_decision", assessment, "assessment", why=undated)
-            if strategy is not None:
+            concern = strategy or self.plan
+            if concern is not None:
                 self.chain.add(
                     "significant_harm_concern",
-                    strategy,
+                    concern,
                     why="the concern that led to the strategy discussion is not dated",
                 )
         elif self.plan is not None:
