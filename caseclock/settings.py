@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Placeholders that ship in examples; refused outside development so nobody runs with them.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "development", "secret"})
+DEV_SESSION_SECRET = "caseclock-development-session-secret-not-for-real-use"  # noqa: S105
 DEV_ENCRYPTION_KEY = "Y2FzZWNsb2NrLWRldi1rZXktbm90LWZvci1yZWFsISE="  # 32 bytes, base64: dev only
 
 
@@ -71,6 +72,11 @@ class AuthSettings(BaseModel):
     roles_claim: str = "caseclock_roles"
     staff_claim: str = "staff_code"
     bootstrap_admin_token: SecretStr = SecretStr("")
+    # Signs the dashboard's session cookie. The default is for development only.
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    # Development only: a sign-in page that lets you choose a person from the directory.
+    # Refused outside development; production signs people in with OpenID Connect.
+    dev_sign_in: bool = True
 
 
 class SmtpSettings(BaseModel):
@@ -122,6 +128,13 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> "Settings":
         if self.environment is Environment.DEVELOPMENT:
             return self
+        session_secret = self.auth.session_secret.get_secret_value()
+        if session_secret in PLACEHOLDER_SECRETS | {DEV_SESSION_SECRET} or len(session_secret) < 32:
+            msg = "CASECLOCK_AUTH__SESSION_SECRET is a placeholder or shorter than 32 characters"
+            raise ValueError(msg)
+        if self.auth.dev_sign_in:
+            msg = "CASECLOCK_AUTH__DEV_SIGN_IN must be false outside development"
+            raise ValueError(msg)
         bootstrap = self.auth.bootstrap_admin_token.get_secret_value()
         if bootstrap and (bootstrap in PLACEHOLDER_SECRETS or len(bootstrap) < 24):
             msg = "CASECLOCK_AUTH__BOOTSTRAP_ADMIN_TOKEN is a placeholder or shorter than 24"

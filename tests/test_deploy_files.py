@@ -206,6 +206,10 @@ def test_env_example_names_real_settings_and_is_refused_until_filled_in(
 
     real_key = "primary:" + "A" * 43 + "="
     monkeypatch.setenv("CASECLOCK_ENCRYPTION__KEYS", f'["{real_key}"]')
+    # Still refused: the session secret is a placeholder too.
+    with pytest.raises(ValidationError, match="SESSION_SECRET is a placeholder"):
+        Settings()
+    monkeypatch.setenv("CASECLOCK_AUTH__SESSION_SECRET", "s" * 64)
     settings = Settings()
     assert settings.environment is Environment.PRODUCTION
     assert [key.get_secret_value() for key in settings.encryption.keys] == [real_key]
