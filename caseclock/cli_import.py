@@ -12,25 +12,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from caseclock.calendar import local_date
-from caseclock.definition.loader import DefinitionError, load_definitions
-from caseclock.definition.schema import Definition
-from caseclock.importer import (
-    LISTS,
-    ImportPlan,
-    UnsuitableDefinitionError,
-    parse_list_number,
-    plan_import,
-    plan_report,
-    result_report,
-)
 from caseclock.settings import Settings
+
+if TYPE_CHECKING:
+    from caseclock.definition.schema import Definition
+    from caseclock.importer import ImportPlan
+
+# The importer, Temporal and the database are imported inside the commands, so that every
+# other ``caseclock`` command (and --help) starts without them.
 
 io_app = typer.Typer()
 import_app = typer.Typer(
@@ -92,6 +87,13 @@ def run(
     ] = False,
 ) -> None:
     """Import (or dry-run) Annex A lists."""
+    from caseclock.calendar import local_date  # noqa: PLC0415
+    from caseclock.importer import (  # noqa: PLC0415
+        UnsuitableDefinitionError,
+        plan_import,
+        plan_report,
+    )
+
     if today is not None and not dry_run:
         typer.echo("--today is only for --dry-run: cases open as at now", err=True)
         raise typer.Exit(2)
@@ -118,12 +120,12 @@ def run(
         raise typer.Exit(1)
 
 
-async def _apply(plan: ImportPlan, now: datetime) -> bool:
+async def _apply(plan: "ImportPlan", now: datetime) -> bool:
     """Open the plan's cases; True if any failed."""
     from temporalio.client import Client  # noqa: PLC0415 (keeps --help and dry runs fast)
 
     from caseclock.codec import data_converter  # noqa: PLC0415
-    from caseclock.importer import apply_import  # noqa: PLC0415
+    from caseclock.importer import apply_import, result_report  # noqa: PLC0415
 
     settings = Settings()
     client = await Client.connect(
@@ -145,7 +147,9 @@ async def _apply(plan: ImportPlan, now: datetime) -> bool:
     return result.failed > 0
 
 
-def _definition(folder: Path, key: str) -> Definition:
+def _definition(folder: Path, key: str) -> "Definition":
+    from caseclock.definition.loader import DefinitionError, load_definitions  # noqa: PLC0415
+
     try:
         found = load_definitions(folder)
     except DefinitionError as error:
@@ -170,6 +174,8 @@ def template(
     ] = False,
 ) -> None:
     """Print a list's accepted header."""
+    from caseclock.importer.columns import LISTS, parse_list_number  # noqa: PLC0415
+
     try:
         number = parse_list_number(list_number)
     except ValueError as error:
