@@ -23,7 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from caseclock.db.engine import insert_for
+from caseclock.db.directory_rows import (
+    upsert_absence,
+    upsert_service,
+    upsert_staff,
+    upsert_team,
+)
 from caseclock.db.models import Absence, Service, Staff, Team
 
 UNALLOCATED = "unallocated"
@@ -174,48 +179,36 @@ async def load_directory(
     """
     async with session_factory.begin() as session:
         for svc in data.services:
-            stmt = insert_for(session, Service).values(
+            await upsert_service(
+                session,
                 code=svc.code,
                 name=svc.name,
-                service_manager_code=svc.service_manager,
-                head_of_service_code=svc.head_of_service,
+                service_manager=svc.service_manager,
+                head_of_service=svc.head_of_service,
             )
-            set_ = {c.name: c for c in stmt.excluded if c.name != "code"}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=set_))
         # Teams before staff (staff.team_code references teams); managers are plain codes.
         for team in data.teams:
-            stmt = insert_for(session, Team).values(
-                code=team.code,
-                name=team.name,
-                manager_code=team.manager,
-                service_code=team.service,
+            await upsert_team(
+                session, code=team.code, name=team.name, manager=team.manager, service=team.service
             )
-            set_ = {c.name: c for c in stmt.excluded if c.name != "code"}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=set_))
         for person in data.staff:
-            stmt = insert_for(session, Staff).values(
+            await upsert_staff(
+                session,
                 code=person.code,
                 display_name=person.display_name,
                 email=person.email,
                 webhook_url=person.webhook_url,
                 role=person.role.value,
-                team_code=person.team,
+                team=person.team,
                 active=person.active,
             )
-            set_ = {c.name: c for c in stmt.excluded if c.name != "code"}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=set_))
         for absence in data.absences:
-            stmt = insert_for(session, Absence).values(
-                staff_code=absence.staff,
+            await upsert_absence(
+                session,
+                staff=absence.staff,
                 starts_on=absence.starts_on,
                 ends_on=absence.ends_on,
-                cover_code=absence.cover,
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["staff_code", "starts_on"],
-                    set_={"ends_on": stmt.excluded.ends_on, "cover_code": stmt.excluded.cover_code},
-                )
+                cover=absence.cover,
             )
 
 

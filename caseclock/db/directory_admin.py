@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from caseclock.db.engine import insert_for
+from caseclock.db.directory_rows import (
+    upsert_absence,
+    upsert_service,
+    upsert_staff,
+    upsert_team,
+)
 from caseclock.db.models import Absence, Service, Staff, Team
 from caseclock.directory import JobRole
 
@@ -132,14 +137,13 @@ class DirectoryAdmin:
                 },
             )
             _raise(problems)
-            stmt = insert_for(session, Service).values(
+            await upsert_service(
+                session,
                 code=entry.code,
                 name=entry.name,
-                service_manager_code=entry.service_manager,
-                head_of_service_code=entry.head_of_service,
+                service_manager=entry.service_manager,
+                head_of_service=entry.head_of_service,
             )
-            set_ = {c.name: c for c in stmt.excluded if c.name != "code"}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=set_))
         return entry
 
     async def put_team(self, entry: TeamView) -> TeamView:
@@ -149,14 +153,13 @@ class DirectoryAdmin:
             if await session.get(Service, entry.service) is None:
                 problems.append(("service", f"unknown service {entry.service!r}"))
             _raise(problems)
-            stmt = insert_for(session, Team).values(
+            await upsert_team(
+                session,
                 code=entry.code,
                 name=entry.name,
-                manager_code=entry.manager,
-                service_code=entry.service,
+                manager=entry.manager,
+                service=entry.service,
             )
-            set_ = {c.name: c for c in stmt.excluded if c.name != "code"}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=set_))
         return entry
 
     async def put_staff(self, entry: StaffView) -> StaffView:
@@ -164,17 +167,16 @@ class DirectoryAdmin:
         async with self._sessions.begin() as session:
             if entry.team is not None and await session.get(Team, entry.team) is None:
                 _raise([("team", f"unknown team {entry.team!r}")])
-            stmt = insert_for(session, Staff).values(
+            await upsert_staff(
+                session,
                 code=entry.code,
                 display_name=entry.display_name,
                 email=entry.email,
                 webhook_url=entry.webhook_url,
                 role=entry.role.value,
-                team_code=entry.team,
+                team=entry.team,
                 active=entry.active,
             )
-            set_ = {c.name: c for c in stmt.excluded if c.name != "code"}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_=set_))
         return entry
 
     async def put_absence(self, entry: AbsenceView) -> AbsenceView:
@@ -187,17 +189,12 @@ class DirectoryAdmin:
         async with self._sessions.begin() as session:
             problems += await _unknown_staff(session, {"staff": entry.staff, "cover": entry.cover})
             _raise(problems)
-            stmt = insert_for(session, Absence).values(
-                staff_code=entry.staff,
+            await upsert_absence(
+                session,
+                staff=entry.staff,
                 starts_on=entry.starts_on,
                 ends_on=entry.ends_on,
-                cover_code=entry.cover,
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["staff_code", "starts_on"],
-                    set_={"ends_on": stmt.excluded.ends_on, "cover_code": stmt.excluded.cover_code},
-                )
+                cover=entry.cover,
             )
         return entry
 
