@@ -23,6 +23,7 @@ from caseclock.api.routes_directory import router as directory_router
 from caseclock.api.routes_oversight import router as oversight_router
 from caseclock.api.services import ApiServices
 from caseclock.casework import Casework
+from caseclock.dashboard import mount_dashboard
 from caseclock.db.directory_admin import DirectoryAdmin
 from caseclock.db.oversight import Oversight
 from caseclock.db.read_model import ReadModel
@@ -120,6 +121,9 @@ def create_app(
         authenticator=services.authenticator,
         public_paths={f"{API_PREFIX}/health", f"{API_PREFIX}/ready"},
     )
+    # The dashboard serves every path outside /api/ with its own session sign-in; added
+    # after the bearer middleware, so it runs before it (caseclock.dashboard.mount).
+    mount_dashboard(app)
     install_problem_handlers(app)
     app.add_exception_handler(RPCError, _temporal_unavailable)
     for router in (
