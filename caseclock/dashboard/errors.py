@@ -62,6 +62,13 @@ async def _problem(request: Request, error: Exception) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)  # noqa: S101 (registered for this type)
+    board: Dashboard = request.app.state.dashboard
+    if board.cookies.session(request) is None and not request.url.path.startswith("/static/"):
+        # Signed out, a missing page is like any other: sign in first (nothing is revealed).
+        query = request.url.query
+        return await _sign_in(
+            request, SignInRequiredError(request.url.path + (f"?{query}" if query else ""))
+        )
     detail = {
         404: "If you typed the web address, check it is correct. If you pasted it, check you "
         "copied the entire address.",

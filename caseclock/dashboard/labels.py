@@ -83,6 +83,13 @@ class Labels:
         """An event's outcome in words (outcomes are codes such as ``cp_plan``)."""
         return humanise(outcome) if outcome else ""
 
+    def rungs(self, definition: str, clock_id: str) -> list[str]:
+        """The names of the rungs of a clock's escalation ladder, in order (level 0 first)."""
+        found = self._definitions.get(definition)
+        clock = found.clocks.get(clock_id) if found else None
+        ladder = found.ladders.get(clock.ladder) if found and clock else None
+        return [step.name for step in ladder.steps] if ladder else []
+
     def stage_options(self, track: str = "main") -> list[Option]:
         """Every stage of a track across the definitions, for a filter."""
         seen: dict[str, str] = {}

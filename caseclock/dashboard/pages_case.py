@@ -7,7 +7,6 @@ The read goes through ``caseclock.casework`` (audited as ``case.read``, as the A
 the API's scope check (a refusal is audited and shown as a 403 page).
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
@@ -15,74 +14,11 @@ from fastapi.responses import HTMLResponse
 
 from caseclock.calendar import local_date
 from caseclock.dashboard.context import Board, Person
-from caseclock.dashboard.labels import COUNTING, Labels, amount, humanise
-from caseclock.dashboard.templating import due, when
-from caseclock.dashboard.timeline import chart, clock_state, entries
-from caseclock.db.views import ClockView
-from caseclock.units import Unit
+from caseclock.dashboard.labels import humanise
+from caseclock.dashboard.timeline import chart, entries
+from caseclock.dashboard.why import explain, when_due
 
 router = APIRouter()
-
-
-@dataclass(frozen=True)
-class Why:
-    """Why one deadline is what it is, as rows of a summary list."""
-
-    clock: ClockView
-    state: str
-    colour: str
-    rows: list[tuple[str, str]]
-
-
-def explain(clock: ClockView, labels: Labels, now: datetime) -> Why:
-    """The rule, start event, period, counting, calendar and due instant of a deadline."""
-    deadline = clock.deadline
-    key = f"{deadline.definition_id}@{deadline.definition_version}"
-    start = labels.event(key, deadline.start_event_type)
-    started = (
-        when(deadline.start_at)
-        if deadline.unit is Unit.HOURS and deadline.start_at
-        else f"{deadline.start_date.day} {deadline.start_date:%B %Y}"
-    )
-    rows = [
-        (
-            "Rule",
-            f"{deadline.rule_title} (rule {deadline.rule_id}, "
-            f"{deadline.definition_id} version {deadline.definition_version})",
-        ),
-        ("Starts from", f"{start}, {started} (event {deadline.start_event_id})"),
-        ("Period", amount(deadline.amount, deadline.unit)),
-        (
-            "Counting",
-            "Elapsed hours from the start"
-            if deadline.unit is Unit.HOURS
-            else COUNTING[deadline.counting],
-        ),
-        (
-            "Calendar",
-            f"{deadline.calendar_id} (England and Wales bank holidays and local closure days)",
-        ),
-        (
-            "Due",
-            f"By the end of {due(deadline.due_at)}"
-            if deadline.unit is not Unit.HOURS
-            else due(deadline.due_at, in_hours=True),
-        ),
-    ]
-    if deadline.window_opens_on is not None:
-        rows.append(
-            ("Not before", f"{deadline.window_opens_on.day} {deadline.window_opens_on:%B %Y}")
-        )
-    rows += [
-        (f"Extension {index}", f"{amount(ext.amount, ext.unit)} (event {ext.event_id})")
-        for index, ext in enumerate(deadline.extensions, start=1)
-    ]
-    if deadline.basis:
-        rows.append(("Basis", deadline.basis))
-    if deadline.source:
-        rows.append(("Source", deadline.source))
-    state, colour = clock_state(clock, now)
-    return Why(clock=clock, state=state, colour=colour, rows=rows)
 
 
 @router.get("/cases/{case_ref:path}", include_in_schema=False)
@@ -115,6 +51,7 @@ async def case_page(case_ref: str, request: Request, board: Board, person: Perso
             "oversight": [row for row in record.escalations if row.acknowledged_at is not None],
             "names": names,
             "humanise": humanise,
+            "when_due": when_due,
             "now": now,
             "today": local_date(now),
         },

@@ -26,6 +26,7 @@ from caseclock.dashboard.context import (
 from caseclock.dashboard.labels import humanise
 from caseclock.dashboard.queries import REASSIGN_ACTION, Colleague
 from caseclock.dashboard.session import Session
+from caseclock.dashboard.why import explain
 from caseclock.db import UnknownEscalationError
 from caseclock.db.views import ClockView, EscalationView
 
@@ -120,13 +121,25 @@ async def _escalation_page(
     status: int = 200,
 ) -> HTMLResponse:
     can_act = person.has(*OVERSIGHT_ROLES) and person.staff_code is not None
+    clock = await _clock(board, escalation)
+    rungs: list[str] = []
+    if clock is not None:
+        key = f"{clock.deadline.definition_id}@{clock.deadline.definition_version}"
+        rungs = board.labels.rungs(key, escalation.clock_id)
+    covered = [
+        humanise(rungs[level]).lower()
+        for level in escalation.covers_levels
+        if level != escalation.level and level < len(rungs)
+    ]
     return board.page(
         request,
         "escalation.html",
         {
             "title": f"{escalation.clock_title}: {escalation.case_ref}",
             "escalation": escalation,
-            "clock": await _clock(board, escalation),
+            "clock": clock,
+            "why": explain(clock, board.labels, datetime.now(UTC)) if clock else None,
+            "covered": covered,
             "colleagues": await _colleagues(board, escalation.team, person) if can_act else [],
             "can_act": can_act and escalation.is_open,
             "names": await board.queries.staff_names(),

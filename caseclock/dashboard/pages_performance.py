@@ -106,6 +106,15 @@ async def _figures(
     return period, options, rows, caseload
 
 
+def period_total(rows: list[MeasureRow]) -> str:
+    """A percentage measure over the whole period and every team shown: ``80% (8 of 10)``."""
+    numerator = sum(row.numerator for row in rows)
+    denominator = sum(row.denominator for row in rows)
+    if not denominator:
+        return "nothing to count"
+    return f"{round(100 * numerator / denominator, 1):g}% ({numerator} of {denominator})"
+
+
 def _month_choices() -> list[Option]:
     this_month = local_date(datetime.now(UTC)).replace(day=1)
     months = [add_months(this_month, -i) for i in range(CHOICE_MONTHS)]
@@ -134,7 +143,9 @@ async def performance(
         table: dict[str, dict[str, str]] = {}
         for row in mine:
             table.setdefault(row.team, {})[row.month] = format_value(row, measure)
-        measures.append({"measure": measure, "chart": chart, "table": table})
+        measures.append(
+            {"measure": measure, "chart": chart, "table": table, "total": period_total(mine)}
+        )
     staff = await board.queries.staff_names()
     params = {"from": period.months[0], "to": period.months[-1], "team": period.teams}
     return board.page(

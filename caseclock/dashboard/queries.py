@@ -23,6 +23,7 @@ from caseclock.db.models import (
     CaseStage,
     Clock,
     Escalation,
+    Event,
     InboxItem,
     Service,
     Staff,
@@ -171,15 +172,21 @@ class DashboardQueries:
         return sorted(rows, key=lambda row: row.urgency)
 
     async def unallocated(self, scope: Scope, team: str | None) -> list[WaitingCase]:
-        """Open cases in scope with no allocated worker, longest waiting first."""
-        query = scope.where(select(Case)).where(
+        """Open cases in scope with no allocated worker, since their first event, oldest first."""
+        first_event = (
+            select(func.min(Event.effective_date))
+            .where(Event.case_ref == Case.case_ref)
+            .scalar_subquery()
+        )
+        since = func.coalesce(first_event, Case.opened_on)
+        query = scope.where(select(Case, since)).where(
             Case.allocated_worker_code.is_(None), Case.closed_on.is_(None)
         )
         if team is not None:
             query = query.where(Case.team_code == team)
         async with self._sessions() as session:
-            rows = await session.scalars(query.order_by(Case.opened_on).limit(MAX_ROWS))
-            return [WaitingCase(case=case_view(row), since=row.opened_on) for row in rows]
+            rows = (await session.execute(query.order_by(since).limit(MAX_ROWS))).all()
+            return [WaitingCase(case=case_view(row), since=day) for row, day in rows]
 
     async def awaiting_transfer(self, scope: Scope, team: str | None) -> list[WaitingCase]:
         """Open cases in scope waiting for transfer to a long-term team, longest first."""
@@ -273,7 +280,7 @@ class DashboardQueries:
         """Every member of staff's display name by code (staff data, never a child's)."""
         async with self._sessions() as session:
             rows = await session.execute(select(Staff.code, Staff.display_name))
-            return dict(rows.tuples().all())
+            return {str(row.code): str(row.display_name) for row in rows}
 
 
 async def _top_alerts(

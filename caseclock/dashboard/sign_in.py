@@ -56,7 +56,7 @@ async def _sign_in_page(
             (person for person in staff if person.active),
             key=lambda person: (order.index(person.role.value), person.team or "", person.code),
         )
-    token, cookie = board.cookies.form_token(request)
+    token, cookie = board.cookies.form_token(request) if board.dev_sign_in else ("", None)
     response = board.page(
         request,
         "sign_in.html",

@@ -22,10 +22,12 @@ RIGHT_PAD = 24
 TOP = 34
 ROW = 26
 BAR = 14
-LABEL_CHARS = 44
+LABEL_CHARS = 38
 MAX_CLOCK_ROWS = 40
 # Days shown after today, so deadlines just ahead are on the picture.
 AHEAD_DAYS = 30
+# Facts of the same moment, in the order they follow from one another.
+KINDS = ("event", "stage", "deadline", "alert", "acknowledgement", "reassignment")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def entries(
         return f"{names.get(code, code)} ({code})" if code else "nobody"
 
     found: list[Entry] = []
+    event_order = {e.event_id: e.effective_at or e.recorded_at for e in record.events}
     for event in record.events:
         title = labels.event(key, event.type)
         if event.outcome:
@@ -151,7 +154,9 @@ def entries(
         found.append(
             Entry(
                 on=stage.entered_on,
-                order=datetime.combine(stage.entered_on, datetime.min.time(), LONDON),
+                order=event_order.get(
+                    stage.event_id, datetime.combine(stage.entered_on, datetime.min.time(), LONDON)
+                ),
                 kind="stage",
                 title=f"{labels.track(key, stage.track)}: "
                 f"{labels.stage(key, stage.track, stage.stage)}",
@@ -211,7 +216,7 @@ def entries(
                 detail=f"By {who(moved.from_staff)}; alert {moved.key}",
             )
         )
-    return sorted(found, key=lambda entry: (entry.on, entry.order, entry.kind))
+    return sorted(found, key=lambda entry: (entry.on, entry.order, KINDS.index(entry.kind)))
 
 
 class _Axis:
@@ -353,6 +358,17 @@ def _clock_bars(
                 title=f"{clock.title}: late from {due_day:%d/%m/%Y}",
             )
         )
-    result.markers.append(
-        Marker(x_due, y + ROW / 2, "due", f"Due by the end of {due_day:%d/%m/%Y}")
-    )
+    if due_day > axis.last:
+        # Due after the end of the picture: an arrow at the edge says so.
+        result.markers.append(
+            Marker(
+                x_due,
+                y + ROW / 2,
+                "beyond",
+                f"Due by the end of {due_day:%d/%m/%Y}, later than this picture shows",
+            )
+        )
+    else:
+        result.markers.append(
+            Marker(x_due, y + ROW / 2, "due", f"Due by the end of {due_day:%d/%m/%Y}")
+        )
