@@ -1,8 +1,9 @@
 """``caseclock up``: the whole engine on one machine, with a demo caseload.
 
 Starts the embedded Temporal dev server (SQLite under the data folder), migrates the read
-model, loads the demo directory, runs the worker as a child process (as in production),
-opens the demo cases, says where to look, and stops everything cleanly on Ctrl-C.
+model, loads the demo directory, runs the worker and the HTTP API with the dashboard as child
+processes (as in production), opens the demo cases, says where to look, and stops everything
+cleanly on Ctrl-C. If either child stops, everything stops.
 """
 
 import asyncio
@@ -13,12 +14,14 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import httpx
 import structlog
 from temporalio.client import Client
 
 from caseclock.calendar import local_date
 from caseclock.cases import calendar_for, open_case
 from caseclock.codec import data_converter
+from caseclock.dashboard.assets import DashboardAssetsMissingError, find_assets
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.definition.loader import load_definitions
@@ -29,6 +32,7 @@ from caseclock.settings import Settings
 
 DEMO_DIRECTORY = Path(__file__).parent / "demo" / "directory.yaml"
 DEFAULT_DEFINITION = "child-protection@2026.1"
+API_READY_SECONDS = 30.0
 
 
 def worker_environment(settings: Settings, address: str) -> dict[str, str]:
@@ -59,9 +63,51 @@ async def load_demo(settings: Settings, client: Client, definitions_dir: Path) -
     return len(cases)
 
 
+def dashboard_url(settings: Settings) -> str:
+    """Where the API serves the dashboard on this machine."""
+    host = settings.api.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (naming the wildcard, not binding to it)
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.api.port}/"
+
+
+async def wait_for_api(url: str, api: "subprocess.Popen[bytes]") -> bool:
+    """Whether the API answers its health check before it exits or time runs out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + API_READY_SECONDS
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while api.poll() is None and loop.time() < deadline:
+            try:
+                if (await http.get(f"{url}api/v1/health")).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    return False
+
+
+def _stop(child: "subprocess.Popen[bytes]") -> None:
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+
+
 async def up(settings: Settings, definitions_dir: Path, demo: bool) -> None:
-    """Run everything until Ctrl-C or SIGTERM."""
+    """Run everything until Ctrl-C or SIGTERM, or until the worker or the API stops.
+
+    Raises:
+        SystemExit: Before anything starts, if GOV.UK Frontend (for the dashboard) is not
+            installed; the message says how to install it.
+
+    """
     log = structlog.get_logger()
+    try:
+        find_assets()  # the API would fail without them: say so before starting anything
+    except DashboardAssetsMissingError as error:
+        print(error, file=sys.stderr, flush=True)
+        raise SystemExit(1) from error
     settings.dev_server.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade_database_async(settings.database.url)
     engine, sessions = create_engine_and_sessions(settings.database)
@@ -73,9 +119,14 @@ async def up(settings: Settings, definitions_dir: Path, demo: bool) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with DevServer.from_settings(settings.dev_server) as server:
-        worker = subprocess.Popen(  # noqa: ASYNC220 (a long-lived child, not awaited here)
-            [sys.executable, "-m", "worker"], env=worker_environment(settings, server.address)
+        env = worker_environment(settings, server.address)
+        # Long-lived children, not awaited here: they run until we stop them.
+        worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env)  # noqa: ASYNC220
+        api = subprocess.Popen(  # noqa: ASYNC220, S603 (our own entry point)
+            [sys.executable, "-m", "caseclock.cli", "api", "--definitions", str(definitions_dir)],
+            env=env,
         )
+        children = {"worker": worker, "api": api}
         try:
             client = await Client.connect(
                 server.address, data_converter=data_converter(settings.encryption)
@@ -83,17 +134,19 @@ async def up(settings: Settings, definitions_dir: Path, demo: bool) -> None:
             if demo:
                 count = await load_demo(settings, client, definitions_dir)
                 log.info("demo caseload opened", cases=count)
-            _say_where_to_look(server.ui_url, settings)
-            while not stop.is_set() and worker.poll() is None:
+            if await wait_for_api(dashboard_url(settings), api):
+                _say_where_to_look(server.ui_url, settings)
+            else:
+                log.error("api did not answer", url=dashboard_url(settings))
+            while not stop.is_set() and all(c.poll() is None for c in children.values()):
                 await asyncio.wait([asyncio.create_task(stop.wait())], timeout=1)
-            if worker.poll() is not None:
-                log.error("worker exited", returncode=worker.returncode)
+            for name, child in children.items():
+                # Ctrl-C in a terminal reaches the children too: then an exit is expected.
+                if child.poll() is not None and not stop.is_set():
+                    log.error(f"{name} exited", returncode=child.returncode)
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for child in children.values():
+                _stop(child)
             log.info("stopped")
 
 
@@ -101,6 +154,7 @@ def _say_where_to_look(ui_url: str | None, settings: Settings) -> None:
     lines = [
         "",
         "Caseclock is running. Ctrl-C stops it.",
+        f"  Dashboard:            {dashboard_url(settings)} (sign in as TM-AE, a team manager)",
         f"  Temporal UI:          {ui_url or '(headless)'}",
         f"  Read model:           {settings.database.url}",
         "  Escalations:          .venv/bin/caseclock escalations",
