@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import FloatRect, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -107,9 +107,14 @@ def shoot(base: str, out: Path) -> list[Path]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": WIDTH, "height": 900})
 
-        def save(name: str, full_page: bool = True) -> None:
+        def save(name: str, full_page: bool = True, height: int | None = None) -> None:
+            """Save the page (its top ``height`` pixels only, for the longest pages)."""
             path = out / name
-            page.screenshot(path=str(path), full_page=full_page)
+            if height is None:
+                page.screenshot(path=str(path), full_page=full_page)
+            else:
+                clip: FloatRect = {"x": 0, "y": 0, "width": WIDTH, "height": height}
+                page.screenshot(path=str(path), full_page=True, clip=clip)
             written.append(path)
 
         page.goto(f"{base}/sign-in")
@@ -135,10 +140,13 @@ def shoot(base: str, out: Path) -> list[Path]:
         )
         page.get_by_role("button", name="Acknowledge").click()
         page.goto(f"{base}/cases/DEMO-0004")
-        save("case-timeline.png")
+        save("case-timeline.png", height=2000)
+        oversight = out / "case-oversight.png"
+        page.locator("section[aria-labelledby=oversight]").screenshot(path=str(oversight))
+        written.append(oversight)
         sign_in(page, base, "DIR")
         page.goto(f"{base}/performance")
-        save("performance.png")
+        save("performance.png", height=2300)
         browser.close()
     return written
 
