@@ -19,22 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from caseclock.calendar import LONDON, local_date
-from caseclock.cases import open_case
-from caseclock.codec import data_converter
-from caseclock.core.events import CaseEvent
-from caseclock.db.engine import create_engine_and_sessions
-from caseclock.db.migrate import upgrade_database_async
-from caseclock.db.models import Case, Clock, Delivery, Escalation
-from caseclock.definition.loader import load_definition
-from caseclock.definition.schema import Definition
-from caseclock.devserver import DevServer
-from caseclock.directory import load_directory
-from caseclock.settings import DatabaseSettings, EncryptionSettings
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from workflows.case_types import Allocation
 
 from bench import rows
 from bench.common import (
@@ -51,6 +38,19 @@ from bench.common import (
     sqlite_bytes,
 )
 from bench.floor import FloorDeadline, FloorInput
+from caseclock.calendar import LONDON, local_date
+from caseclock.cases import open_case
+from caseclock.codec import data_converter
+from caseclock.core.events import CaseEvent
+from caseclock.db.engine import create_engine_and_sessions
+from caseclock.db.migrate import upgrade_database_async
+from caseclock.db.models import Case, Clock, Delivery, Escalation
+from caseclock.definition.loader import load_definition
+from caseclock.definition.schema import Definition
+from caseclock.devserver import DevServer
+from caseclock.directory import load_directory
+from caseclock.settings import DatabaseSettings, EncryptionSettings
+from workflows.case_types import Allocation
 
 DEFINITION_PATH = Path(__file__).resolve().parents[1] / "definitions" / "child-protection.yaml"
 START_CONCURRENCY = 20
@@ -134,15 +134,14 @@ class CaseclockArm:
     mailbox: Mailbox
     task_queue: str
     name: str = "caseclock"
+    extra_workers: list[ChildProcess] = field(default_factory=list)
 
     def meter(self) -> CpuMeter:
         """CPU of the dev server and the worker, for where the time goes."""
-        return CpuMeter(
-            {
-                "dev server": _cpu_of(dev_server_pid(self.server)),
-                "worker": self.worker.cpu,
-            }
-        )
+        processes = {"dev server": _cpu_of(dev_server_pid(self.server)), "worker": self.worker.cpu}
+        for number, extra in enumerate(self.extra_workers, start=2):
+            processes[f"worker {number}"] = extra.cpu
+        return CpuMeter(processes)
 
     async def open_cases(
         self, prefix: str, count: int, events: Any, definition: Definition
@@ -207,8 +206,12 @@ def _cpu_of(pid: int) -> ProcessCpu:
 
 
 @asynccontextmanager
-async def caseclock_arm(folder: Path, tuned: bool = False) -> AsyncIterator[CaseclockArm]:
-    """Start a dev server, SMTP server, read model and Caseclock worker in ``folder``."""
+async def caseclock_arm(folder: Path, tuning: str = "") -> AsyncIterator[CaseclockArm]:
+    """Start a dev server, SMTP server, read model and Caseclock worker(s) in ``folder``.
+
+    ``tuning`` (see ``bench.caseclock_worker``) may also hold ``workers=K`` for K worker
+    processes on the task queue, and ``noemail`` to switch email off (a diagnosis only).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         server = await stack.enter_async_context(dev_server(folder / "temporal"))
@@ -222,12 +225,28 @@ async def caseclock_arm(folder: Path, tuned: bool = False) -> AsyncIterator[Case
             server.address, data_converter=data_converter(EncryptionSettings())
         )
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-        env = caseclock_env(server.address, task_queue, url, smtp_port, tuned=tuned)
-        worker = ChildProcess(
-            [PYTHON, "-m", "bench.caseclock_worker"], env, folder / "worker.log"
-        ).start()
-        stack.callback(worker.stop)
-        yield CaseclockArm(folder, server, client, worker, engine, sessions, mailbox, task_queue)
+        smtp = 0 if "noemail" in tuning else smtp_port
+        env = caseclock_env(server.address, task_queue, url, smtp, tuning=tuning)
+        workers = [
+            ChildProcess(
+                [PYTHON, "-m", "bench.caseclock_worker"], env, folder / f"worker-{number}.log"
+            ).start()
+            for number in range(_worker_count(tuning))
+        ]
+        for extra in workers:
+            stack.callback(extra.stop)
+        arm = CaseclockArm(
+            folder, server, client, workers[0], engine, sessions, mailbox, task_queue
+        )
+        arm.extra_workers = workers[1:]
+        yield arm
+
+
+def _worker_count(tuning: str) -> int:
+    for part in tuning.split(","):
+        if part.startswith("workers="):
+            return int(part.removeprefix("workers="))
+    return 1
 
 
 @dataclass
@@ -272,7 +291,7 @@ class FloorArm:
 
 
 @asynccontextmanager
-async def floor_arm(folder: Path, tuned: bool = False) -> AsyncIterator[FloorArm]:
+async def floor_arm(folder: Path, tuning: str = "") -> AsyncIterator[FloorArm]:
     """Start a dev server and the floor's worker in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     rows_db = folder / "rows.db"
@@ -281,7 +300,7 @@ async def floor_arm(folder: Path, tuned: bool = False) -> AsyncIterator[FloorArm
         server = await stack.enter_async_context(dev_server(folder / "temporal"))
         client = await Client.connect(server.address)
         task_queue = f"floor-{uuid.uuid4().hex[:8]}"
-        env = caseclock_env(server.address, task_queue, "", 0, tuned=tuned)
+        env = caseclock_env(server.address, task_queue, "", 0, tuning=tuning)
         worker = ChildProcess(
             [PYTHON, "-m", "bench.floor_worker", server.address, task_queue, str(rows_db)],
             env,

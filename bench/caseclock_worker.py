@@ -1,60 +1,58 @@
 """Entry point of Caseclock's worker for the benchmarks: ``python -m bench.caseclock_worker``.
 
-By default it is exactly ``python -m worker`` (``worker.run``: the production wiring, settings
-from ``CASECLOCK_...``). With ``BENCH_TUNED_WORKER=1`` it builds the same worker with
-``worker.build_worker`` and changes only worker options (unsandboxed runner, autoscaling
-pollers): that measures the setting proposed in docs/BENCHMARKS.md without touching
-``worker.py``.
+By default it is exactly ``python -m worker`` (``worker.main``: the production wiring,
+settings from ``CASECLOCK_...``). ``BENCH_TUNING`` (comma-separated) runs the same
+``worker.main`` with settings changed that ``worker.py`` does not expose yet, to measure
+what docs/BENCHMARKS.md proposes without touching it:
+
+- ``runner``: the unsandboxed workflow runner and autoscaling pollers (options passed to
+  ``temporalio.worker.Worker`` by ``worker.build_worker``);
+- ``sync``: ``PRAGMA synchronous=NORMAL`` on the read model's SQLite connections (in WAL
+  mode a commit survives a crash of the process; the last ones may be lost on power loss).
 """
 
-import asyncio
+import functools
 import os
-import signal
+from typing import Any
 
-import httpx
+from sqlalchemy import event
+from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner
+
 import worker
 from caseclock.db.engine import create_engine_and_sessions
-from caseclock.db.migrate import upgrade_database_async
-from caseclock.db.read_model import ReadModel
-from caseclock.directory import Directory
-from caseclock.logging import configure_logging
-from caseclock.settings import Settings
-from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker
+from caseclock.settings import DatabaseSettings
 
-TUNED_OPTIONS = {
+RUNNER_OPTIONS: dict[str, Any] = {
     "workflow_runner": UnsandboxedWorkflowRunner(),
     "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
     "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
 }
 
 
-async def run_tuned(settings: Settings) -> None:
-    """``worker.run`` with the tuned worker options, and nothing else changed."""
-    await upgrade_database_async(settings.database.url)
-    engine, sessions = create_engine_and_sessions(settings.database)
-    client = await worker.connect(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        async with httpx.AsyncClient() as http:
-            read_model = ReadModel(sessions, claim_lease=worker.DELIVERY_CLAIM_LEASE)
-            built = worker.build_worker(settings, client, read_model, Directory(sessions), http)
-            async with Worker(**{**built.config(), **TUNED_OPTIONS}):  # type: ignore[misc]
-                await stop.wait()
-    finally:
-        await engine.dispose()
+def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _engine_with_synchronous_normal(settings: DatabaseSettings) -> Any:
+    engine, sessions = create_engine_and_sessions(settings)
+    event.listen(engine.sync_engine, "connect", _synchronous_normal)
+    return engine, sessions
+
+
+def apply_tuning(tuning: set[str]) -> None:
+    """Change the settings ``worker.run`` uses (module globals it looks up at call time)."""
+    if "runner" in tuning:
+        worker.Worker = functools.partial(worker.Worker, **RUNNER_OPTIONS)  # type: ignore[misc]
+    if "sync" in tuning:
+        worker.create_engine_and_sessions = _engine_with_synchronous_normal
 
 
 def main() -> None:
-    """Run the production worker, or the tuned one when asked."""
-    if os.environ.get("BENCH_TUNED_WORKER") != "1":
-        worker.main()
-        return
-    settings = Settings()
-    configure_logging(settings.log_level)
-    asyncio.run(run_tuned(settings))
+    """Run the production worker, with the asked-for settings changed."""
+    apply_tuning({part for part in os.environ.get("BENCH_TUNING", "").split(",") if part})
+    worker.main()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
 from caseclock.devserver import DevServer, find_temporal_binary
 from caseclock.directory import DirectorySeed
 
@@ -355,7 +356,7 @@ def directory_seed() -> DirectorySeed:
 
 
 def caseclock_env(
-    address: str, task_queue: str, db_url: str, smtp_port: int, tuned: bool = False
+    address: str, task_queue: str, db_url: str, smtp_port: int, tuning: str = ""
 ) -> dict[str, str]:
     """Environment for ``python -m bench.caseclock_worker`` (Caseclock's own settings)."""
     env = {
@@ -364,12 +365,14 @@ def caseclock_env(
         "CASECLOCK_TEMPORAL__TASK_QUEUE": task_queue,
         "CASECLOCK_TEMPORAL__MAX_CACHED_WORKFLOWS": str(WORKER_CACHE),
         "CASECLOCK_DATABASE__URL": db_url,
-        "CASECLOCK_SMTP__HOST": "127.0.0.1",
+        "CASECLOCK_SMTP__HOST": "127.0.0.1" if smtp_port else "",
         "CASECLOCK_SMTP__PORT": str(smtp_port),
         "CASECLOCK_LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
     }
-    if tuned:
+    if tuning:
+        env["BENCH_TUNING"] = tuning
+    if "runner" in tuning:
         env["BENCH_TUNED_WORKER"] = "1"
     return env
 

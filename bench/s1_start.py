@@ -51,10 +51,10 @@ def _latency(took: list[float]) -> dict[str, float]:
     }
 
 
-async def caseclock(n: int, folder: Path, tuned: bool) -> dict[str, Any]:
+async def caseclock(n: int, folder: Path, tuning: str) -> dict[str, Any]:
     """Open n referrals and time until every case row is in the read model."""
     definition = child_protection()
-    async with caseclock_arm(folder, tuned) as arm:
+    async with caseclock_arm(folder, tuning) as arm:
         meter = arm.meter()
         meter.start()
         began = time.monotonic()
@@ -88,9 +88,9 @@ async def caseclock(n: int, folder: Path, tuned: bool) -> dict[str, Any]:
         }
 
 
-async def floor(n: int, folder: Path, tuned: bool) -> dict[str, Any]:
+async def floor(n: int, folder: Path, tuning: str) -> dict[str, Any]:
     """Start n floor workflows and time until every "opened" row is written."""
-    async with floor_arm(folder, tuned) as arm:
+    async with floor_arm(folder, tuning) as arm:
         meter = arm.meter()
         meter.start()
         began = time.monotonic()
@@ -143,9 +143,9 @@ async def run_once(args: argparse.Namespace, folder: Path) -> dict[str, dict[str
     arms = args.arms.split(",")
     found: dict[str, dict[str, Any]] = {}
     if "caseclock" in arms:
-        found["caseclock"] = await caseclock(args.n, folder / "caseclock", args.tuned)
+        found["caseclock"] = await caseclock(args.n, folder / "caseclock", args.tuning)
     if "floor" in arms:
-        found["floor"] = await floor(args.n, folder / "floor", args.tuned)
+        found["floor"] = await floor(args.n, folder / "floor", args.tuning)
     if "dbos" in arms:
         found["dbos"] = await dbos(args.n, folder / "dbos")
     return found

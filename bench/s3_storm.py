@@ -53,8 +53,8 @@ HEADLINE = [
 ]
 # Setup rates to plan the storm instant by (cases opened per second on this machine, with
 # room to spare); a run whose setup overran the instant says so in its figures.
-SETUP_RATE = {"caseclock": 10.0, "floor": 12.0, "dbos": 25.0}
-SETUP_MARGIN_S = 20.0
+SETUP_RATE = {"caseclock": 12.0, "floor": 14.0, "dbos": 50.0}
+SETUP_MARGIN_S = 15.0
 DELIVERY_TIMEOUT_S = 900.0
 
 
@@ -80,10 +80,10 @@ async def _outage(worker: ChildProcess, due: float, outage_s: float) -> float:
     return time.time()
 
 
-async def caseclock(n: int, folder: Path, tuned: bool, outage_s: float | None) -> dict[str, Any]:
+async def caseclock(n: int, folder: Path, tuning: str, outage_s: float | None) -> dict[str, Any]:
     """The storm through Caseclock's real path, counted from the delivery ledger."""
     definition = storm_definition()
-    async with caseclock_arm(folder, tuned) as arm:
+    async with caseclock_arm(folder, tuning) as arm:
         due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=_lead("caseclock", n))
         due = due_at.timestamp()
         began = time.monotonic()
@@ -170,9 +170,9 @@ def _row_figures(
     return figures
 
 
-async def floor(n: int, folder: Path, tuned: bool, outage_s: float | None) -> dict[str, Any]:
+async def floor(n: int, folder: Path, tuning: str, outage_s: float | None) -> dict[str, Any]:
     """The storm on the floor: one timer and one row per deadline."""
-    async with floor_arm(folder, tuned) as arm:
+    async with floor_arm(folder, tuning) as arm:
         due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=_lead("floor", n))
         due = due_at.timestamp()
         began = time.monotonic()
@@ -249,9 +249,9 @@ async def run_arms(
     arms = args.arms.split(",")
     found: dict[str, dict[str, Any]] = {}
     if "caseclock" in arms:
-        found["caseclock"] = await caseclock(args.n, folder / "caseclock", args.tuned, outage_s)
+        found["caseclock"] = await caseclock(args.n, folder / "caseclock", args.tuning, outage_s)
     if "floor" in arms:
-        found["floor"] = await floor(args.n, folder / "floor", args.tuned, outage_s)
+        found["floor"] = await floor(args.n, folder / "floor", args.tuning, outage_s)
     if "dbos" in arms:
         found["dbos"] = await dbos(args.n, folder / "dbos", outage_s)
     return found

@@ -26,7 +26,11 @@ def parser(name: str, defaults: dict[str, Any]) -> argparse.ArgumentParser:
     parse.add_argument("--n", type=int, default=defaults.get("n", 0), help="size")
     parse.add_argument("--repeats", type=int, default=defaults.get("repeats", 3))
     parse.add_argument("--arms", default=",".join(defaults.get("arms", ARMS)))
-    parse.add_argument("--tuned", action="store_true", help="tuned worker options (both)")
+    parse.add_argument(
+        "--tuning",
+        default="",
+        help="worker settings to try: runner,sync,workers=K,noemail (see bench.caseclock_worker)",
+    )
     parse.add_argument("--out", type=Path, default=None, help="results folder")
     parse.add_argument("--keep", action="store_true", help="keep the temporary folders")
     return parse
@@ -148,7 +152,7 @@ async def run_scenario(
         "n": args.n,
         "repeats": args.repeats,
         "arms": args.arms,
-        "tuned_worker": args.tuned,
+        "tuning": args.tuning,
         "settings": settings_facts(),
         "summary": summary,
         "ratios": found_ratios,

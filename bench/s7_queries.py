@@ -1,0 +1,362 @@
+"""Scenario 7, read-model queries over 1,000,000 clocks, on SQLite and on PostgreSQL.
+
+The schema is the real one (``caseclock.db.migrate``: the Alembic migrations, with their
+indexes on clocks: ``(team_code, due_at, status)`` and ``(clock_id, due_date)``). It is
+filled with ``--n`` clock occurrences (default 1,000,000) on a quarter as many cases in
+300 teams of 30 services: 15% running (due from 3 months ago to 3 months ahead), the rest
+met, met late or cancelled, due over the past two years.
+
+Queries, each timed ``REPEATS`` times with a random team or measure:
+
+- manager: a team manager's "overdue and due soon" list, through the API's own code
+  (``Oversight.clocks`` with the manager's scope, running clocks due before a week from
+  now, soonest first, at most 1,000 rows);
+- service manager: the same for the ten teams of a service;
+- leader: monthly timeliness of one measure for the last twelve months, by team and
+  month: how many were met on time, met late, and are still running past their deadline.
+
+PostgreSQL is the server at ``$CASECLOCK_BENCH_POSTGRES_DSN`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``); a database ``caseclock_bench_<random>``
+is created there and dropped afterwards. There is no floor or peer for this scenario.
+
+Run: ``python -m bench.s7_queries --n 1000000 --repeats 1``.
+"""
+
+import argparse
+import json
+import os
+import random
+import secrets
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bench import scenario
+from bench.arms import child_protection
+from bench.common import percentile
+from caseclock.calendar_source import build_england_and_wales_calendar
+from caseclock.core.actions import ClockStatus
+from caseclock.core.engine import apply_event, start_case
+from caseclock.core.events import CaseEvent
+from caseclock.db.engine import create_engine_and_sessions
+from caseclock.db.migrate import upgrade_database_async
+from caseclock.db.models import Clock
+from caseclock.db.oversight import ClockFilter, Oversight, Scope
+from caseclock.settings import DatabaseSettings
+
+NAME = "s7_queries"
+TITLE = "7. Read-model queries"
+DEFAULTS = {"n": 1_000_000, "repeats": 1, "arms": ("sqlite", "postgres")}
+HEADLINE = [
+    "manager_p50_ms",
+    "manager_p99_ms",
+    "service_p50_ms",
+    "service_p99_ms",
+    "leader_p50_ms",
+    "leader_p99_ms",
+    "load_s",
+]
+POSTGRES_DSN_ENV = "CASECLOCK_BENCH_POSTGRES_DSN"
+DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TEAMS = 300
+SERVICES = 30
+CLOCKS_PER_CASE = 4
+REPEATS = 200
+MEASURES = ("referral_decision", "assessment", "icpc", "cp_visit", "core_group", "rcpc")
+DUE_SOON = timedelta(days=7)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def sample_deadline() -> tuple[str, str]:
+    """A real deadline (JSON) and its explanation, from the core, for every synthetic row."""
+    definition = child_protection()
+    calendar = build_england_and_wales_calendar(2025, 2030)
+    event = CaseEvent(
+        event_id="r1",
+        type="referral_received",
+        effective_date=NOW.date(),
+        recorded_at=NOW,
+        recorded_by="SW-1",
+    )
+    state = apply_event(definition, start_case(definition, "C1"), event, calendar, NOW).state
+    deadline = next(iter(state.clocks.values())).snapshot().deadline
+    return json.dumps(deadline.model_dump(mode="json")), deadline.explain()
+
+
+def team_code(number: int) -> str:
+    """The code of team ``number``."""
+    return f"T{number:03d}"
+
+
+def synthetic_clocks(n: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
+    """Clock rows: (case_ref, clock_id, occurrence, team, status, start, due date, due_at)."""
+    rng = random.Random(seed)
+    for number in range(n):
+        case_number = number // CLOCKS_PER_CASE
+        team = team_code(case_number % TEAMS)
+        clock_id = MEASURES[rng.randrange(len(MEASURES))]
+        if rng.random() < 0.15:
+            status = ClockStatus.RUNNING.value
+            due = NOW + timedelta(days=rng.uniform(-90, 90))
+        else:
+            status = rng.choices(["met", "met_late", "cancelled"], weights=[80, 17, 3])[0]
+            due = NOW - timedelta(days=rng.uniform(1, 730))
+        due_at = due.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = (due_at - timedelta(days=30)).date()
+        yield (
+            f"C{case_number:07d}",
+            clock_id,
+            number % CLOCKS_PER_CASE,
+            team,
+            status,
+            start,
+            due_at.date(),
+            due_at,
+        )
+
+
+def synthetic_cases(n: int) -> Iterator[tuple[str, str]]:
+    """Case rows: (case_ref, team)."""
+    for case_number in range((n + CLOCKS_PER_CASE - 1) // CLOCKS_PER_CASE):
+        yield f"C{case_number:07d}", team_code(case_number % TEAMS)
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def load_sqlite(path: Path, n: int) -> None:
+    """Fill the migrated SQLite file in one transaction (the indexes are kept up to date)."""
+    connection = sqlite3.connect(path)
+    now = _sqlite_time(NOW)
+    deadline, explanation = sample_deadline()
+    try:
+        with connection:
+            connection.executemany(
+                "INSERT INTO cases (case_ref, definition_id, definition_version, team_code, "
+                "allocated_worker_code, opened_on, current_stages, updated_at) "
+                "VALUES (?, 'child-protection', '2026.1', ?, NULL, '2025-01-01', '{}', ?)",
+                ((ref, team, now) for ref, team in synthetic_cases(n)),
+            )
+            connection.executemany(
+                "INSERT INTO clocks (case_ref, clock_id, occurrence, team_code, title, status, "
+                "start_date, due_date, due_at, deadline, explanation, levels_fired, updated_at) "
+                "VALUES (?, ?, ?, ?, 'Clock', ?, ?, ?, ?, ?, ?, '[]', ?)",
+                (
+                    (
+                        ref,
+                        clock,
+                        occ,
+                        team,
+                        status,
+                        start.isoformat(),
+                        due.isoformat(),
+                        _sqlite_time(due_at),
+                        deadline,
+                        explanation,
+                        now,
+                    )
+                    for ref, clock, occ, team, status, start, due, due_at in synthetic_clocks(n)
+                ),
+            )
+        connection.execute("ANALYZE")
+    finally:
+        connection.close()
+
+
+async def load_postgres(url: str, n: int) -> None:
+    """Fill the migrated PostgreSQL database with COPY, then ANALYZE."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    deadline, explanation = sample_deadline()
+    try:
+        await connection.copy_records_to_table(
+            "cases",
+            columns=[
+                "case_ref",
+                "definition_id",
+                "definition_version",
+                "team_code",
+                "opened_on",
+                "current_stages",
+                "updated_at",
+            ],
+            records=[
+                (ref, "child-protection", "2026.1", team, date(2025, 1, 1), "{}", NOW)
+                for ref, team in synthetic_cases(n)
+            ],
+        )
+        await connection.copy_records_to_table(
+            "clocks",
+            columns=[
+                "case_ref",
+                "clock_id",
+                "occurrence",
+                "team_code",
+                "title",
+                "status",
+                "start_date",
+                "due_date",
+                "due_at",
+                "deadline",
+                "explanation",
+                "levels_fired",
+                "updated_at",
+            ],
+            records=[
+                (
+                    ref,
+                    clock,
+                    occ,
+                    team,
+                    "Clock",
+                    status,
+                    start,
+                    due,
+                    due_at,
+                    deadline,
+                    explanation,
+                    "[]",
+                    NOW,
+                )
+                for ref, clock, occ, team, status, start, due, due_at in synthetic_clocks(n)
+            ],
+        )
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+def leader_query(dialect: str, measure: str, since: date) -> Any:
+    """Monthly timeliness of one measure by team: met on time, met late, overdue."""
+    if dialect == "postgresql":
+        month = func.to_char(Clock.due_date, "YYYY-MM")
+    else:
+        month = func.strftime("%Y-%m", Clock.due_date)
+    overdue = (Clock.status == ClockStatus.RUNNING.value) & (Clock.due_at < NOW)
+    return (
+        select(
+            Clock.team_code,
+            month.label("month"),
+            func.count().label("due"),
+            func.sum(case((Clock.status == ClockStatus.MET.value, 1), else_=0)).label("on_time"),
+            func.sum(case((Clock.status == ClockStatus.MET_LATE.value, 1), else_=0)).label("late"),
+            func.sum(case((overdue, 1), else_=0)).label("overdue"),
+        )
+        .where(Clock.clock_id == measure, Clock.due_date >= since, Clock.due_date < NOW.date())
+        .group_by(Clock.team_code, month)
+        .order_by(Clock.team_code, month)
+    )
+
+
+async def time_queries(sessions: async_sessionmaker[AsyncSession], dialect: str) -> dict[str, Any]:
+    """Time the three queries, ``REPEATS`` times each."""
+    rng = random.Random(11)
+    oversight = Oversight(sessions)
+    due_soon = ClockFilter(status=ClockStatus.RUNNING, due_before=NOW + DUE_SOON)
+    figures: dict[str, Any] = {}
+    rows: dict[str, int] = {}
+
+    async def manager(teams: frozenset[str], key: str) -> float:
+        began = time.perf_counter()
+        found = await oversight.clocks(Scope(teams=teams), due_soon, NOW)
+        rows[key] = len(found)
+        return time.perf_counter() - began
+
+    async def leader() -> float:
+        since = (NOW - timedelta(days=365)).date().replace(day=1)
+        query = leader_query(dialect, rng.choice(MEASURES), since)
+        began = time.perf_counter()
+        async with sessions() as session:
+            found = (await session.execute(query)).all()
+        rows["leader"] = len(found)
+        return time.perf_counter() - began
+
+    per_service = TEAMS // SERVICES
+    await manager(frozenset({team_code(0)}), "manager")  # warm the connection pool
+    for key in ("manager", "service", "leader"):
+        took: list[float] = []
+        for _ in range(REPEATS):
+            if key == "manager":
+                took.append(await manager(frozenset({team_code(rng.randrange(TEAMS))}), key))
+            elif key == "service":
+                service = rng.randrange(SERVICES)
+                teams = frozenset(team_code(service + SERVICES * i) for i in range(per_service))
+                took.append(await manager(teams, key))
+            else:
+                took.append(await leader())
+        figures[f"{key}_p50_ms"] = round(percentile(took, 50) * 1000, 2)
+        figures[f"{key}_p99_ms"] = round(percentile(took, 99) * 1000, 2)
+    figures["rows_returned"] = rows
+    return figures
+
+
+async def sqlite_arm(n: int, folder: Path) -> dict[str, Any]:
+    """Migrate, fill and query a SQLite file."""
+    path = folder / "read-model.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await upgrade_database_async(url)
+    began = time.monotonic()
+    load_sqlite(path, n)
+    load_s = time.monotonic() - began
+    engine, sessions = create_engine_and_sessions(DatabaseSettings(url=url))
+    try:
+        figures = await time_queries(sessions, "sqlite")
+    finally:
+        await engine.dispose()
+    return {**figures, "load_s": round(load_s, 1), "bytes": path.stat().st_size}
+
+
+@asynccontextmanager
+async def throwaway_postgres() -> AsyncIterator[str]:
+    """A new database on the PostgreSQL server, dropped afterwards; yields its URL."""
+    admin_dsn = os.environ.get(POSTGRES_DSN_ENV, DEFAULT_POSTGRES_DSN)
+    name = f"caseclock_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(admin_dsn).set(drivername="postgresql+asyncpg", database=name)
+        try:
+            yield url.render_as_string(hide_password=False)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def postgres_arm(n: int) -> dict[str, Any]:
+    """Migrate, fill and query a throwaway PostgreSQL database."""
+    async with throwaway_postgres() as url:
+        await upgrade_database_async(url)
+        began = time.monotonic()
+        await load_postgres(url, n)
+        load_s = time.monotonic() - began
+        engine, sessions = create_engine_and_sessions(DatabaseSettings(url=url))
+        try:
+            return {**await time_queries(sessions, "postgresql"), "load_s": round(load_s, 1)}
+        finally:
+            await engine.dispose()
+
+
+async def run_once(args: argparse.Namespace, folder: Path) -> dict[str, dict[str, Any]]:
+    """One repetition on each backend."""
+    arms = args.arms.split(",")
+    found: dict[str, dict[str, Any]] = {}
+    if "sqlite" in arms:
+        found["sqlite"] = await sqlite_arm(args.n, folder)
+    if "postgres" in arms:
+        found["postgres"] = await postgres_arm(args.n)
+    return found
+
+
+if __name__ == "__main__":
+    scenario.main(NAME, TITLE, DEFAULTS, run_once, HEADLINE)
