@@ -2,17 +2,20 @@
 
 Two services with a team each: T1 (manager TM-1, worker SW-1; from ``engine_stack``) and T2
 (manager TM-2, worker SW-2). Cases are opened through Temporal with backdated events, as the
-demo does, so their alerts are raised by the real worker at once:
+demo does, so their alerts are raised by the real worker at once. Each world names its cases
+``<prefix>-<number>`` with a prefix of its own (``world.ref("1001")``), because the Temporal
+dev server is shared by the whole session and a case's workflow outlives its world:
 
-- ``DASH-1001`` (T1, SW-1): a referral 12 working days old, undecided: escalated to the top.
-- ``DASH-1002`` (T1, SW-1): an assessment due in 2 working days (a due-soon alert).
-- ``DASH-1003`` (T1, unallocated): a strategy discussion 4 working days overdue.
-- ``DASH-1004`` (T1, SW-1): waiting 12 working days for transfer (overdue).
-- ``DASH-2001`` (T2, SW-2): a referral 12 working days old, undecided.
+- ``1001`` (T1, SW-1): a referral 12 working days old, undecided: escalated to the top.
+- ``1002`` (T1, SW-1): an assessment due in 2 working days (a due-soon alert).
+- ``1003`` (T1, unallocated): a strategy discussion 4 working days overdue.
+- ``1004`` (T1, SW-1): waiting 12 working days for transfer (overdue).
+- ``2001`` (T2, SW-2): a referral 12 working days old, undecided.
 """
 
 import asyncio
 import re
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -116,18 +119,18 @@ def late_referral(days: int = 12) -> list[tuple[date, str, str | None]]:
 
 
 CASES: dict[str, tuple[str, str | None, list[tuple[date, str, str | None]]]] = {
-    "DASH-1001": ("T1", "SW-1", late_referral()),
-    "DASH-1002": (
+    "1001": ("T1", "SW-1", late_referral()),
+    "1002": (
         "T1",
         "SW-1",
         [(wd_ago(43), "referral_received", None), (wd_ago(42), "referral_decision", "assessment")],
     ),
-    "DASH-1003": (
+    "1003": (
         "T1",
         None,
         [(wd_ago(4), "referral_received", None), (wd_ago(4), "significant_harm_concern", None)],
     ),
-    "DASH-1004": (
+    "1004": (
         "T1",
         "SW-1",
         [
@@ -136,8 +139,12 @@ CASES: dict[str, tuple[str, str | None, list[tuple[date, str, str | None]]]] = {
             (wd_ago(12), "transfer_requested", None),
         ],
     ),
-    "DASH-2001": ("T2", "SW-2", late_referral()),
+    "2001": ("T2", "SW-2", late_referral()),
 }
+
+
+# The cases whose alerts reach T1's team manager at once.
+WITH_ALERTS = ("1001", "1003", "1004")
 
 
 @dataclass
@@ -146,6 +153,11 @@ class DashboardWorld:
 
     stack: EngineStack
     app: FastAPI
+    prefix: str
+
+    def ref(self, number: str) -> str:
+        """This world's reference for a case number, e.g. ``DA1B2C3-1001``."""
+        return f"{self.prefix}-{number}"
 
     def client(self) -> httpx.AsyncClient:
         """An HTTP client on the app, in memory (no JavaScript, like any plain browser)."""
@@ -165,20 +177,19 @@ async def dashboard_world(
     """The engine, the second team, the cases opened and their first alerts arrived."""
     async with engine_stack(client, tmp_path) as stack:
         await load_directory(stack.sessions, second_team())
-        for ref, (team, worker, events) in CASES.items():
-            await open_drifting_case(stack, ref, team, worker, events)
         world = DashboardWorld(
             stack=stack,
             app=create_app(settings or stack.settings, stack.client, stack.sessions, DEFINITIONS),
+            prefix=f"D{secrets.token_hex(3).upper()}",
         )
+        for number, (team, worker, events) in CASES.items():
+            await open_drifting_case(stack, world.ref(number), team, worker, events)
 
         async def arrived() -> bool:
-            return (
-                any(key.startswith("DASH-1001/") for key in await world.inbox_keys("TM-1"))
-                and any(key.startswith("DASH-2001/") for key in await world.inbox_keys("TM-2"))
-                and any(key.startswith("DASH-1003/") for key in await world.inbox_keys("TM-1"))
-                and any(key.startswith("DASH-1004/") for key in await world.inbox_keys("TM-1"))
-            )
+            tm1, tm2 = await world.inbox_keys("TM-1"), await world.inbox_keys("TM-2")
+            return all(
+                any(k.startswith(world.ref(n) + "/") for k in tm1) for n in WITH_ALERTS
+            ) and any(key.startswith(world.ref("2001") + "/") for key in tm2)
 
         await wait_until(arrived, timeout=20, message="the cases' first alerts")
         yield world

@@ -86,22 +86,22 @@ async def sign_in(browser: Browser, base_url: str, staff_code: str, **context: A
 
 
 async def test_a_manager_acknowledges_an_escalation_and_finds_it_on_the_timeline(
-    browser: Browser, base_url: str
+    browser: Browser, base_url: str, world: DashboardWorld
 ) -> None:
     manager = await sign_in(browser, base_url, "TM-1")
     page = manager.page
     await page.get_by_role("link", name="Escalation inbox").click()
-    row = page.locator("#inbox tr", has_text="DASH-1001")
+    row = page.locator("#inbox tr", has_text=world.ref("1001"))
     await expect(row).to_contain_text("Escalated: director")
     await row.get_by_role("link", name=re.compile("Acknowledge or reassign")).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Decision on a referral")
     await page.get_by_label("Acknowledge this alert").fill(NOTE)
     await page.get_by_role("button", name="Acknowledge", exact=True).click()
     await expect(page.locator(".govuk-notification-banner")).to_contain_text(
-        "You acknowledged the alert for DASH-1001"
+        f"You acknowledged the alert for {world.ref('1001')}"
     )
-    await expect(page.locator("#inbox tr", has_text="DASH-1001")).to_have_count(0)
-    await page.goto("/cases/DASH-1001")
+    await expect(page.locator("#inbox tr", has_text=world.ref("1001"))).to_have_count(0)
+    await page.goto(f"/cases/{world.ref('1001')}")
     oversight = page.locator("table", has_text="Acknowledged")
     await expect(oversight).to_contain_text(NOTE)
     await expect(oversight).to_contain_text("Tara Manager (TM-1)")
@@ -111,10 +111,10 @@ async def test_a_manager_acknowledges_an_escalation_and_finds_it_on_the_timeline
 
 
 async def test_a_manager_of_another_team_cannot_open_the_case(
-    browser: Browser, base_url: str
+    browser: Browser, base_url: str, world: DashboardWorld
 ) -> None:
     other = await sign_in(browser, base_url, "TM-2")
-    response = await other.page.goto("/cases/DASH-1001")
+    response = await other.page.goto(f"/cases/{world.ref('1001')}")
     assert response is not None
     assert response.status == 403
     await expect(other.page.get_by_role("heading", level=1)).to_have_text(
@@ -130,10 +130,12 @@ async def test_the_inbox_shows_a_new_escalation_without_a_reload(
     manager = await sign_in(browser, base_url, "TM-1")
     page = manager.page
     await page.goto("/inbox")
-    await expect(page.locator("#inbox")).not_to_contain_text("DASH-1009")
+    await expect(page.locator("#inbox")).not_to_contain_text(world.ref("1009"))
     await page.evaluate("window.stillTheSamePage = true")
-    await open_drifting_case(world.stack, "DASH-1009", "T1", "SW-1", late_referral())
-    await expect(page.locator("#inbox tr", has_text="DASH-1009")).to_be_visible(timeout=20_000)
+    await open_drifting_case(world.stack, world.ref("1009"), "T1", "SW-1", late_referral())
+    await expect(page.locator("#inbox tr", has_text=world.ref("1009"))).to_be_visible(
+        timeout=20_000
+    )
     assert await page.evaluate("window.stillTheSamePage") is True
     await expect(page.locator("#inbox-status")).to_contain_text("Inbox updated")
     assert manager.errors == []
@@ -163,16 +165,24 @@ async def test_axe_core_finds_no_wcag_22_aa_violation_on_any_page(
     found["sign-in"] = await _axe(page)
     await page.goto("/nowhere")  # signed out: back to sign in
     for who, paths in {
-        "TM-1": ["/", "/?clock=assessment", "/inbox", "/cases/DASH-1002", "/cases/DASH-1004"],
-        "DIR-1": ["/performance", "/cases/DASH-2001"],
-        "TM-2": ["/cases/DASH-1001", "/no-such-page"],
+        "TM-1": [
+            "/",
+            "/?clock=assessment",
+            "/inbox",
+            f"/cases/{world.ref('1002')}",
+            f"/cases/{world.ref('1004')}",
+        ],
+        "DIR-1": ["/performance", f"/cases/{world.ref('2001')}"],
+        "TM-2": [f"/cases/{world.ref('1001')}", "/no-such-page"],
     }.items():
         signed = await sign_in(browser, base_url, who, bypass_csp=True)
         for path in paths:
             await signed.page.goto(path)
             found[f"{who} {path}"] = await _axe(signed.page)
         if who == "TM-1":
-            key = next(k for k in await world.inbox_keys("TM-1") if k.startswith("DASH-1003/"))
+            key = next(
+                k for k in await world.inbox_keys("TM-1") if k.startswith(f"{world.ref('1003')}/")
+            )
             await signed.page.goto(f"/escalations/{key}")
             found["escalation"] = await _axe(signed.page)
             # The same form with an error summary.

@@ -50,14 +50,14 @@ async def audit_actions(world: DashboardWorld, case_ref: str) -> list[tuple[str,
 
 async def test_pages_need_a_session_and_say_where_to_sign_in(world: DashboardWorld) -> None:
     async with world.client() as http:
-        for path in ("/", "/inbox", "/cases/DASH-1001", "/performance", "/no-such-page"):
+        for path in ("/", "/inbox", f"/cases/{world.ref('1001')}", "/performance", "/no-such-page"):
             response = await http.get(path)
             assert response.status_code == 303, path
             assert response.headers["location"].startswith("/sign-in?next=/")
         # The inbox script gets a plain 401 and stops polling.
         assert (await http.get("/inbox/items")).status_code == 401
         # The API is untouched: bearer credentials, problem details.
-        api = await http.get("/api/v1/cases/DASH-1001")
+        api = await http.get(f"/api/v1/cases/{world.ref('1001')}")
         assert api.status_code == 401
         assert api.headers["content-type"] == "application/problem+json"
         assert (await http.get("/api/v1/health")).status_code == 200
@@ -127,7 +127,7 @@ async def test_outside_development_the_cookie_is_secure_and_dev_sign_in_is_gone(
             }
         )
         app = create_app(settings, world.stack.client, world.stack.sessions, DEFINITIONS)
-        async with DashboardWorld(world.stack, app).client() as http:
+        async with DashboardWorld(world.stack, app, world.prefix).client() as http:
             page = await http.get("/sign-in")
             assert "Development sign-in" not in page.text
             assert "set-cookie" not in page.headers
@@ -146,14 +146,14 @@ async def test_a_person_signs_in_with_an_openid_connect_id_token(world: Dashboar
     async with oidc_issuer() as issuer:
         settings = api_settings(world.stack.settings, issuer.jwks_url)
         app = create_app(settings, world.stack.client, world.stack.sessions, DEFINITIONS)
-        async with DashboardWorld(world.stack, app).client() as http:
+        async with DashboardWorld(world.stack, app, world.prefix).client() as http:
             assert "organisation\u2019s account" in (await http.get("/sign-in")).text
             token = issuer.token("person-tm1", ["manager"], "TM-1")
             signed_in = await http.post("/sign-in/token", data={"id_token": token})
             assert signed_in.status_code == 303
             home = await http.get("/")
             assert "Tara Manager" in home.text
-            assert "DASH-1001" in home.text
+            assert world.ref("1001") in home.text
             forged = issuer.token("x", ["leader"], key=issuer.other_key)
             refused = await http.post("/sign-in/token", data={"id_token": forged})
             assert refused.status_code == 401
@@ -175,21 +175,22 @@ async def test_my_work_lists_the_teams_drift_most_urgent_first_without_javascrip
     async with world.client() as http:
         await dev_sign_in(http, "TM-1")
         page = (await http.get("/")).text
-        assert page.index("DASH-1001") < page.index("DASH-1002")  # escalated before due soon
+        escalated, due_soon = page.index(world.ref("1001")), page.index(world.ref("1002"))
+        assert escalated < due_soon
         assert "Escalated: director" in page
         assert "Due soon" in page
-        assert "DASH-2001" not in page  # another team's
+        assert world.ref("2001") not in page  # another team's
         unallocated = page.split('id="unallocated-heading"')[1].split('id="transfer-heading"')[0]
-        assert "DASH-1003" in unallocated
+        assert world.ref("1003") in unallocated
         waiting = page.split('id="transfer-heading"')[1]
-        assert "DASH-1004" in waiting
+        assert world.ref("1004") in waiting
         # Filters are a GET form: one clock only.
         filtered = (await http.get("/?clock=assessment")).text
         table = filtered.split('id="clocks-heading"')[1].split('id="unallocated-heading"')[0]
-        assert "DASH-1002" in table
-        assert "DASH-1001" not in table
+        assert world.ref("1002") in table
+        assert world.ref("1001") not in table
         # A value that is not a choice is ignored, not trusted.
-        assert "DASH-1001" in (await http.get("/?team=T2")).text
+        assert world.ref("1001") in (await http.get("/?team=T2")).text
 
 
 async def test_a_practitioner_sees_their_own_cases_and_no_performance(
@@ -198,10 +199,10 @@ async def test_a_practitioner_sees_their_own_cases_and_no_performance(
     async with world.client() as http:
         await dev_sign_in(http, "SW-2")
         page = (await http.get("/")).text
-        assert "DASH-2001" in page
-        assert "DASH-1001" not in page
+        assert world.ref("2001") in page
+        assert world.ref("1001") not in page
         assert (await http.get("/performance")).status_code == 403
-        assert (await http.get("/cases/DASH-1001")).status_code == 403
+        assert (await http.get(f"/cases/{world.ref('1001')}")).status_code == 403
 
 
 async def test_the_case_page_explains_every_deadline_and_the_read_is_audited(
@@ -209,10 +210,10 @@ async def test_the_case_page_explains_every_deadline_and_the_read_is_audited(
 ) -> None:
     async with world.client() as http:
         await dev_sign_in(http, "TM-1")
-        response = await http.get("/cases/DASH-1001")
+        response = await http.get(f"/cases/{world.ref('1001')}")
         assert response.status_code == 200
         page = response.text
-        assert "Timeline of case DASH-1001" in page  # the picture's accessible name
+        assert f"Timeline of case {world.ref('1001')}" in page  # the picture's accessible name
         assert "Referral received" in page  # the list of what happened
         # Why the deadline is what it is: rule, start event, period, counting, calendar.
         assert "rule referral_decision" in page
@@ -221,7 +222,7 @@ async def test_the_case_page_explains_every_deadline_and_the_read_is_audited(
         assert "The day after the start is day 1" in page
         assert "england-and-wales:" in page
         assert "Escalated" not in page or "Alert: Decision on a referral" in page
-    assert ("TM-1", "case.read") in await audit_actions(world, "DASH-1001")
+    assert ("TM-1", "case.read") in await audit_actions(world, world.ref("1001"))
 
 
 async def test_a_manager_of_another_team_gets_a_403_page_and_the_refusal_is_audited(
@@ -229,14 +230,14 @@ async def test_a_manager_of_another_team_gets_a_403_page_and_the_refusal_is_audi
 ) -> None:
     async with world.client() as http:
         await dev_sign_in(http, "TM-2")
-        response = await http.get("/cases/DASH-1001")
+        response = await http.get(f"/cases/{world.ref('1001')}")
         assert response.status_code == 403
         assert "You do not have access to this page" in response.text
         assert "outside your scope" in response.text
         key = (await world.inbox_keys("TM-1"))[0]
         assert (await http.get(f"/escalations/{key}")).status_code == 403
         assert (await http.get("/cases/NO-SUCH-1")).status_code == 404
-    assert ("TM-2", "case.read.denied") in await audit_actions(world, "DASH-1001")
+    assert ("TM-2", "case.read.denied") in await audit_actions(world, world.ref("1001"))
 
 
 async def test_performance_shows_each_measure_with_its_definition_chart_table_and_csv(
@@ -284,7 +285,7 @@ async def test_security_headers_and_static_files(world: DashboardWorld) -> None:
 async def test_acknowledging_without_javascript_records_oversight_shown_on_the_case(
     world: DashboardWorld,
 ) -> None:
-    key = next(k for k in await world.inbox_keys("TM-1") if k.startswith("DASH-1003/"))
+    key = next(k for k in await world.inbox_keys("TM-1") if k.startswith(f"{world.ref('1003')}/"))
     async with world.client() as http:
         await dev_sign_in(http, "TM-1")
         page = await http.get(f"/escalations/{key}")
@@ -310,18 +311,18 @@ async def test_acknowledging_without_javascript_records_oversight_shown_on_the_c
         )
         assert (done.status_code, done.headers["location"]) == (303, "/inbox")
         inbox = await http.get("/inbox")
-        assert "You acknowledged the alert for DASH-1003" in inbox.text
+        assert f"You acknowledged the alert for {world.ref('1003')}" in inbox.text
         assert f'data-key="{key}"' not in inbox.text
-        case = await http.get("/cases/DASH-1003")
+        case = await http.get(f"/cases/{world.ref('1003')}")
         assert note in case.text
         assert "Acknowledged by Tara Manager (TM-1)" in case.text
-    assert ("TM-1", "escalation.acknowledge") in await audit_actions(world, "DASH-1003")
+    assert ("TM-1", "escalation.acknowledge") in await audit_actions(world, world.ref("1003"))
 
 
 async def test_reassigning_moves_the_alert_to_another_manager_of_the_line(
     world: DashboardWorld,
 ) -> None:
-    key = next(k for k in await world.inbox_keys("TM-1") if k.startswith("DASH-1004/"))
+    key = next(k for k in await world.inbox_keys("TM-1") if k.startswith(f"{world.ref('1004')}/"))
     async with world.client() as http:
         await dev_sign_in(http, "TM-1")
         page = await http.get(f"/escalations/{key}")
@@ -339,9 +340,9 @@ async def test_reassigning_moves_the_alert_to_another_manager_of_the_line(
         assert moved.status_code == 303
         assert key not in await world.inbox_keys("TM-1")
         assert key in await wait_until(lambda: world.inbox_keys("SM-1"))
-        case = await http.get("/cases/DASH-1004")
+        case = await http.get(f"/cases/{world.ref('1004')}")
         assert "Alert reassigned to Sian Service (SM-1)" in case.text
-    assert ("TM-1", "escalation.reassign") in await audit_actions(world, "DASH-1004")
+    assert ("TM-1", "escalation.reassign") in await audit_actions(world, world.ref("1004"))
 
 
 async def test_unknown_paths_and_escalations_get_html_error_pages(world: DashboardWorld) -> None:
