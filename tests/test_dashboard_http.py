@@ -5,7 +5,6 @@ Signing in, scoping, auditing, CSRF, acknowledging and reassigning are driven wi
 """
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -345,6 +344,20 @@ async def test_reassigning_moves_the_alert_to_another_manager_of_the_line(
     assert ("TM-1", "escalation.reassign") in await audit_actions(world, world.ref("1004"))
 
 
+async def test_a_form_sent_after_the_session_ended_changes_nothing_and_asks_to_sign_in(
+    world: DashboardWorld,
+) -> None:
+    prefix = world.ref("1001") + "/"
+    key = next(k for k in await world.inbox_keys("TM-1") if k.startswith(prefix))
+    async with world.client() as http:
+        response = await http.post(f"/escalations/{key}/acknowledge", data={"note": "late"})
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/sign-in?next=/escalations/{key}"
+        page = await http.get(response.headers["location"])
+        assert "Your session had ended, so nothing was changed." in page.text
+    assert key in await world.inbox_keys("TM-1")
+
+
 async def test_unknown_paths_and_escalations_get_html_error_pages(world: DashboardWorld) -> None:
     async with world.client() as http:
         await dev_sign_in(http, "TM-1")
@@ -354,7 +367,3 @@ async def test_unknown_paths_and_escalations_get_html_error_pages(world: Dashboa
         unknown = await http.get("/escalations/NOPE-1/x/1/1")
         assert unknown.status_code == 404
         assert "Escalation not found" in unknown.text
-
-
-def test_module_paths() -> None:
-    assert Path(__file__).name == "test_dashboard_http.py"

@@ -42,9 +42,23 @@ def _page(request: Request, status: int, title: str, detail: str) -> HTMLRespons
 
 async def _sign_in(request: Request, error: Exception) -> Response:
     assert isinstance(error, SignInRequiredError)  # noqa: S101 (registered for this type)
-    if request.url.path in FRAGMENT_PATHS or request.method != "GET":
+    if request.url.path in FRAGMENT_PATHS:
         return Response("sign in again", status_code=401, media_type="text/plain")
-    return RedirectResponse(f"/sign-in?next={quote(error.next_path, safe='/')}", status_code=303)
+    next_path = error.next_path
+    if request.method != "GET":
+        # A form posted after the session ended: nothing was done; back to its page after.
+        path = request.url.path
+        next_path = path.rsplit("/", 1)[0] if path.startswith("/escalations/") else "/"
+    response = RedirectResponse(f"/sign-in?next={quote(next_path, safe='/')}", status_code=303)
+    if request.method != "GET":
+        board: Dashboard = request.app.state.dashboard
+        board.cookies.flash(
+            response,
+            "information",
+            "Your session had ended, so nothing was changed. "
+            "Sign in again and send the form again.",
+        )
+    return response
 
 
 async def _dashboard_error(request: Request, error: Exception) -> Response:

@@ -82,12 +82,10 @@ async def inbox(request: Request, board: Board, person: Person) -> HTMLResponse:
 
 
 @router.get("/inbox/items", include_in_schema=False)
-async def inbox_items(request: Request, board: Board, person: Person) -> HTMLResponse:
+async def inbox_items(board: Board, person: Person) -> HTMLResponse:
     """The inbox's list alone, for the script that refreshes it."""
     items = await open_items(board, person)
-    html = board.templates.render("_inbox_items.html", _inbox_context(board, items))
-    del request
-    return HTMLResponse(html)
+    return HTMLResponse(board.templates.render("_inbox_items.html", _inbox_context(board, items)))
 
 
 async def _escalation(board: Board, key: str) -> EscalationView:

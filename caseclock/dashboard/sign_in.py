@@ -109,7 +109,7 @@ async def dev_sign_in(request: Request, board: Board) -> Response:
         staff_code=person.code,
         via="dashboard:dev",
     )
-    return await _start(request, board, principal, person.display_name, next_path)
+    return await _start(board, principal, person.display_name, next_path)
 
 
 @router.post("/sign-in/token", include_in_schema=False)
@@ -140,12 +140,11 @@ async def token_sign_in(
             "You do not have access to Caseclock",
             "Your account has no Caseclock role. Ask your administrator to give you one.",
         )
-    return await _start(request, board, principal, "", safe_next(field(form, "next")))
+    return await _start(board, principal, "", safe_next(field(form, "next")))
 
 
-async def _start(
-    request: Request, board: Board, principal: Principal, name: str, next_path: str
-) -> Response:
+async def _start(board: Board, principal: Principal, name: str, next_path: str) -> Response:
+    """Start a session for someone whose identity is established, and go on."""
     if not name and principal.staff_code:
         person = await board.services.directory.one_staff(principal.staff_code)
         name = person.display_name if person else ""
@@ -158,7 +157,6 @@ async def _start(
     structlog.get_logger(__name__).info(
         "dashboard_sign_in", actor=principal.actor, via=principal.via
     )
-    del request
     return response
 
 
