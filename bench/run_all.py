@@ -14,19 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import scenario
+from bench import report, scenario
 from bench.common import have_dbos, load_average, machine, write_result
 
 # (module, arguments) in the order they run; sizes chosen for ~20 minutes in all.
 PLAN: list[tuple[str, list[str]]] = [
     ("s8_simulation", ["--n", "10000", "--repeats", "3"]),
     ("s6_history", ["--repeats", "1"]),
-    ("s7_queries", ["--n", "1000000", "--repeats", "1"]),
     ("s1_start", ["--n", "500", "--repeats", "3"]),
     ("s2_events", ["--n", "150", "--repeats", "3"]),
     ("s3_storm", ["--n", "500", "--repeats", "3"]),
     ("s4_outage", ["--n", "500", "--repeats", "1"]),
     ("s5_memory", ["--n", "2400", "--repeats", "1"]),
+    ("s7_queries", ["--n", "1000000", "--repeats", "1"]),
 ]
 QUICK: dict[str, list[str]] = {
     "s1_start": ["--n", "20", "--repeats", "1"],
@@ -78,6 +78,9 @@ async def run_all(only: list[str] | None, quick: bool, out: Path | None) -> dict
     payload = {"total_seconds": total, "scenarios": collected, "quick": quick}
     path = write_result("run_all", payload, out)
     print(f"written: {path}")
+    if not quick and not only and out is None:
+        report.write()
+        print(f"figures written into {report.REPORT}")
     return payload
 
 
