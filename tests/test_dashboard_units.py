@@ -18,6 +18,7 @@ from caseclock.dashboard.assets import find_assets
 from caseclock.dashboard.charts import line_chart, national_percent
 from caseclock.dashboard.labels import Labels
 from caseclock.dashboard.mount import DashboardDispatch
+from caseclock.dashboard.pages_performance import period_total
 from caseclock.dashboard.session import Session, Signer, csrf_ok, new_session
 from caseclock.dashboard.sign_in import safe_next
 from caseclock.dashboard.templating import due, relative, when
@@ -252,3 +253,24 @@ def test_the_timeline_orders_facts_and_marks_deadlines_beyond_the_picture() -> N
     assert any(s.style == "cc-bar cc-bar--late" for s in picture.segments)
     assert picture.last == today + timedelta(days=30)
     assert [row.full for row in picture.rows][:2] == ["Child's path", "Events recorded"]
+
+
+def test_a_month_end_measure_is_the_last_months_figure_not_a_sum() -> None:
+    stock = next(m for m in MEASURES if m.id == "cp_plans_over_18_months")
+    flow = next(m for m in MEASURES if m.id == "icpc_within_15_wd")
+
+    def row(month: str, numerator: int, denominator: int) -> MeasureRow:
+        return MeasureRow(
+            measure="x",
+            team="T",
+            month=month,
+            numerator=numerator,
+            denominator=denominator,
+            value=None,
+        )
+
+    rows = [row("2025-01", 1, 2), row("2025-02", 1, 3)]
+    # The same plans are open at both month ends: the period's figure is February's.
+    assert period_total(stock, rows) == "33.3% (1 of 3) at the end of 2025-02"
+    # Conferences held in different months add up.
+    assert period_total(flow, rows) == "40% (2 of 5)"

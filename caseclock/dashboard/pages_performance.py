@@ -16,7 +16,14 @@ from caseclock.dashboard.charts import LineChart, format_value, line_chart, mont
 from caseclock.dashboard.context import PERFORMANCE_ROLES, Board, Person, require_role
 from caseclock.dashboard.labels import Option
 from caseclock.dashboard.session import Session
-from caseclock.db.performance import MEASURES, CaseloadRow, MeasureRow, months_between, to_csv
+from caseclock.db.performance import (
+    MEASURES,
+    CaseloadRow,
+    Measure,
+    MeasureRow,
+    months_between,
+    to_csv,
+)
 
 router = APIRouter()
 DEFAULT_MONTHS = 12
@@ -106,8 +113,19 @@ async def _figures(
     return period, options, rows, caseload
 
 
-def period_total(rows: list[MeasureRow]) -> str:
-    """A percentage measure over the whole period and every team shown: ``80% (8 of 10)``."""
+def period_total(measure: Measure, rows: list[MeasureRow]) -> str:
+    """A percentage measure over the whole period and every team shown: ``80% (8 of 10)``.
+
+    A measure counted at month ends (plans open) gives the last month's figure: summing
+    month ends would count the same plan once a month.
+    """
+    if measure.at_month_end and rows:
+        last = max(row.month for row in rows)
+        rows = [row for row in rows if row.month == last]
+        numerator = sum(row.numerator for row in rows)
+        denominator = sum(row.denominator for row in rows)
+        share = round(100 * numerator / denominator, 1) if denominator else 0
+        return f"{share:g}% ({numerator} of {denominator}) at the end of {last}"
     numerator = sum(row.numerator for row in rows)
     denominator = sum(row.denominator for row in rows)
     if not denominator:
@@ -144,7 +162,12 @@ async def performance(
         for row in mine:
             table.setdefault(row.team, {})[row.month] = format_value(row, measure)
         measures.append(
-            {"measure": measure, "chart": chart, "table": table, "total": period_total(mine)}
+            {
+                "measure": measure,
+                "chart": chart,
+                "table": table,
+                "total": period_total(measure, mine),
+            }
         )
     staff = await board.queries.staff_names()
     params = {"from": period.months[0], "to": period.months[-1], "team": period.teams}

@@ -33,6 +33,9 @@ class Measure(BaseModel):
     definition: str
     unit: str  # "percent", "count" or "hours"
     national: str | None = None
+    # Counted at each month end (plans open), not over the month: a period's figure is the
+    # last month's, never a sum across months.
+    at_month_end: bool = False
 
 
 class MeasureRow(BaseModel):
@@ -107,6 +110,7 @@ MEASURES: tuple[Measure, ...] = (
         definition="Child protection plans open at the end of the month, and the share that "
         "had lasted more than 18 months.",
         unit="percent",
+        at_month_end=True,
     ),
     Measure(
         id="cp_plans_over_24_months",
@@ -115,6 +119,7 @@ MEASURES: tuple[Measure, ...] = (
         "had lasted 2 years or more.",
         unit="percent",
         national="England, 31 March 2025: 2.3% (DfE Children in need 2025, table D5)",
+        at_month_end=True,
     ),
     Measure(
         id="repeat_cp_plans",
