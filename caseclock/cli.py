@@ -3,11 +3,13 @@
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from caseclock.cli_cases import commands as cli_commands
 from caseclock.cli_definitions import definitions_app
 from caseclock.cli_import import io_app
 from caseclock.logging import configure_logging
@@ -43,17 +45,6 @@ def worker() -> None:
 
 
 @app.command()
-def escalations(
-    team: Annotated[str | None, typer.Option(help="Only this team's cases.")] = None,
-    open_only: Annotated[bool, typer.Option("--open/--all", help="Only unacknowledged.")] = True,
-) -> None:
-    """List escalations from the read model, most urgent first."""
-    from caseclock.cli_read import print_escalations  # noqa: PLC0415
-
-    asyncio.run(print_escalations(Settings(), team, open_only))
-
-
-@app.command()
 def inbox(staff: Annotated[str, typer.Argument(help="Staff code, e.g. TM-AE.")]) -> None:
     """Show a person's in-app inbox."""
     from caseclock.cli_read import print_inbox  # noqa: PLC0415
@@ -69,7 +60,25 @@ def case(case_ref: Annotated[str, typer.Argument(help="The case reference.")]) -
     asyncio.run(print_case(Settings(), case_ref))
 
 
-app.add_typer(__import__("caseclock.cli_cases", fromlist=["*"]).commands)  # see cli_cases.py
+@app.command()
+def screenshots(
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs.")] = Path("docs/screenshots"),
+    url: Annotated[str | None, typer.Option(help="A running dashboard with the demo data.")] = None,
+) -> None:
+    """Photograph every dashboard page from the demo data, in headless Chromium."""
+    from caseclock.dashboard.screenshots import demo_engine, shoot  # noqa: PLC0415
+
+    if url:
+        files = shoot(url.rstrip("/"), out)
+    else:
+        with tempfile.TemporaryDirectory() as folder, demo_engine(Path(folder)) as base:
+            files = shoot(base, out)
+    for path in files:
+        typer.echo(str(path))
+
+
+# `cases`, `escalations` (list and ack), `tokens` and `api`: see cli_cases.py.
+app.add_typer(cli_commands)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 import typer
+from sqlalchemy import inspect
 
 from caseclock.calendar import LONDON
 from caseclock.db.engine import create_engine_and_sessions
@@ -21,6 +22,15 @@ def _local(instant: datetime) -> str:
 async def _read_model(settings: Settings) -> AsyncIterator[ReadModel]:
     engine, sessions = create_engine_and_sessions(settings.database)
     try:
+        async with engine.connect() as connection:
+            migrated = await connection.run_sync(lambda sync: inspect(sync).has_table("cases"))
+        if not migrated:
+            typer.echo(
+                f"No read model at {settings.database.url}: start the engine first "
+                "(./run, or the worker, which creates it), or set CASECLOCK_DATABASE__URL.",
+                err=True,
+            )
+            raise typer.Exit(1)
         yield ReadModel(sessions)
     finally:
         await engine.dispose()
