@@ -36,7 +36,7 @@ async def test_simulation_runs_the_core_over_a_sample(tmp_path: Path) -> None:
 async def test_queries_run_on_a_small_sqlite_read_model(tmp_path: Path) -> None:
     args = _args(s7_queries, "--n", "400", "--arms", "sqlite")
     found = await s7_queries.run_once(args, tmp_path)
-    assert "manager_p99_ms" in found["sqlite"]
+    assert "work_p99_ms" in found["sqlite"]
 
 
 @pytest.mark.temporal
