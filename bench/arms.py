@@ -210,7 +210,8 @@ async def caseclock_arm(folder: Path, tuning: str = "") -> AsyncIterator[Caseclo
     """Start a dev server, SMTP server, read model and Caseclock worker(s) in ``folder``.
 
     ``tuning`` (see ``bench.caseclock_worker``) may also hold ``workers=K`` for K worker
-    processes on the task queue, and ``noemail`` to switch email off (a diagnosis only).
+    processes on the task queue, ``cache=K`` for the worker cache (``max_cached_workflows``),
+    and ``noemail`` to switch email off (a diagnosis only).
     """
     folder.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
@@ -227,6 +228,9 @@ async def caseclock_arm(folder: Path, tuning: str = "") -> AsyncIterator[Caseclo
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         smtp = 0 if "noemail" in tuning else smtp_port
         env = caseclock_env(server.address, task_queue, url, smtp, tuning=tuning)
+        for part in tuning.split(","):
+            if part.startswith("cache="):
+                env["CASECLOCK_TEMPORAL__MAX_CACHED_WORKFLOWS"] = part.removeprefix("cache=")
         workers = [
             ChildProcess(
                 [PYTHON, "-m", "bench.caseclock_worker"], env, folder / f"worker-{number}.log"

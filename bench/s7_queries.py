@@ -76,6 +76,12 @@ SERVICES = 30
 CLOCKS_PER_CASE = 4
 REPEATS = 200
 TIME_BOX_S = 15.0
+# Indexes proposed in docs/BENCHMARKS.md, added with ``--tuning indexes`` to measure them.
+PROPOSED_INDEXES = (
+    "CREATE INDEX ix_clocks_running_team_due ON clocks (team_code, due_at) "
+    "WHERE status = 'running'",
+    "CREATE INDEX ix_clocks_clock_closed ON clocks (clock_id, closed_on, status, team_code)",
+)
 MEASURES = ("referral_decision", "assessment", "icpc", "cp_visit", "core_group", "rcpc")
 DUE_SOON = timedelta(days=7)
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -312,11 +318,16 @@ async def time_queries(sessions: async_sessionmaker[AsyncSession]) -> dict[str, 
     return figures
 
 
-async def sqlite_arm(n: int, folder: Path) -> dict[str, Any]:
+async def sqlite_arm(n: int, folder: Path, indexes: bool = False) -> dict[str, Any]:
     """Migrate, fill and query a SQLite file."""
     path = folder / "read-model.db"
     url = f"sqlite+aiosqlite:///{path}"
     await upgrade_database_async(url)
+    if indexes:
+        connection = sqlite3.connect(path)
+        for statement in PROPOSED_INDEXES:
+            connection.execute(statement)
+        connection.close()
     began = time.monotonic()
     load_sqlite(path, n)
     load_s = time.monotonic() - began
@@ -345,10 +356,16 @@ async def throwaway_postgres() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def postgres_arm(n: int) -> dict[str, Any]:
+async def postgres_arm(n: int, indexes: bool = False) -> dict[str, Any]:
     """Migrate, fill and query a throwaway PostgreSQL database."""
     async with throwaway_postgres() as url:
         await upgrade_database_async(url)
+        if indexes:
+            dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+            connection = await asyncpg.connect(dsn)
+            for statement in PROPOSED_INDEXES:
+                await connection.execute(statement)
+            await connection.close()
         began = time.monotonic()
         await load_postgres(url, n)
         load_s = time.monotonic() - began
@@ -364,9 +381,9 @@ async def run_once(args: argparse.Namespace, folder: Path) -> dict[str, dict[str
     arms = args.arms.split(",")
     found: dict[str, dict[str, Any]] = {}
     if "sqlite" in arms:
-        found["sqlite"] = await sqlite_arm(args.n, folder)
+        found["sqlite"] = await sqlite_arm(args.n, folder, "indexes" in args.tuning)
     if "postgres" in arms:
-        found["postgres"] = await postgres_arm(args.n)
+        found["postgres"] = await postgres_arm(args.n, "indexes" in args.tuning)
     return found
 
 

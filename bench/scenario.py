@@ -29,7 +29,7 @@ def parser(name: str, defaults: dict[str, Any]) -> argparse.ArgumentParser:
     parse.add_argument(
         "--tuning",
         default="",
-        help="worker settings to try: runner,sync,workers=K,noemail (see bench.caseclock_worker)",
+        help="settings to try: runner,sync,workers=K,cache=K,noemail (bench.caseclock_worker)",
     )
     parse.add_argument("--out", type=Path, default=None, help="results folder")
     parse.add_argument("--keep", action="store_true", help="keep the temporary folders")
