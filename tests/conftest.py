@@ -27,13 +27,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from caseclock.search_attributes import SEARCH_ATTRIBUTES
+from tests.helpers import register_search_attributes
 
 TEMPORAL_ADDRESS_ENV = "CASECLOCK_TEST_TEMPORAL_ADDRESS"
 
@@ -58,19 +57,6 @@ def _with_converter(client: Client, data_converter: DataConverter | None) -> Cli
     config = client.config()
     config["data_converter"] = data_converter
     return Client(**config)
-
-
-async def _register_search_attributes(client: Client) -> None:
-    """Make an external server match the dev server; re-adding an attribute is a no-op."""
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(key.indexed_value_type)
-                for key in SEARCH_ATTRIBUTES
-            },
-        )
-    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -109,7 +95,7 @@ async def local_env_factory() -> AsyncIterator[EnvFactory]:
     address = os.environ.get(TEMPORAL_ADDRESS_ENV)
     if address:
         client = await Client.connect(address)
-        await _register_search_attributes(client)
+        await register_search_attributes(client)
         base = WorkflowEnvironment.from_client(client)
     else:
         base = await WorkflowEnvironment.start_local(

@@ -1,9 +1,15 @@
-"""Helpers shared by tests: polling with a deadline instead of bare sleeps."""
+"""Helpers shared by tests: polling with a deadline, and search attributes for a server."""
 
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+
+from caseclock.search_attributes import SEARCH_ATTRIBUTES
 
 T = TypeVar("T")
 
@@ -41,3 +47,20 @@ async def wait_until(
             msg = f"{message} not met within {timeout:g}s (last result: {result!r})"
             raise TimeoutError(msg)
         await asyncio.sleep(interval)
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Give a server Caseclock's search attributes; re-adding one is a no-op.
+
+    The dev server gets them at start-up; the time-skipping server and an external server
+    need this.
+    """
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type)
+                for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )

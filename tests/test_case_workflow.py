@@ -7,8 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,9 +16,9 @@ from caseclock.cases import case_summary, open_case, record_event
 from caseclock.core.events import CaseEvent, EventRejectedError
 from caseclock.definition.loader import load_definition
 from caseclock.definition.schema import Definition
-from caseclock.search_attributes import SEARCH_ATTRIBUTES, STAGES_ATTRIBUTE
+from caseclock.search_attributes import STAGES_ATTRIBUTE
 from tests.engine_stack import engine_stack
-from tests.helpers import wait_until
+from tests.helpers import register_search_attributes, wait_until
 from workflows.case import CaseWorkflow
 from workflows.case_types import Allocation, CaseWorkflowInput, workflow_id_for
 
@@ -134,15 +132,7 @@ async def test_drifting_referral_climbs_the_ladder_rung_by_rung(
     definition: Definition,
 ) -> None:
     env: WorkflowEnvironment = await time_skipping_env_factory(None)
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(key.indexed_value_type)
-                for key in SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    await register_search_attributes(env.client)
     start = await env.get_current_time()
     received = local_date(start)
     async with engine_stack(env.client, tmp_path) as stack:

@@ -12,8 +12,6 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from caseclock.calendar import LONDON, WorkingCalendar, local_date
@@ -24,8 +22,8 @@ from caseclock.core.events import CaseEvent
 from caseclock.core.state import CaseState
 from caseclock.definition.loader import load_definition
 from caseclock.scenarios import ScenarioEvent, load_scenario
-from caseclock.search_attributes import SEARCH_ATTRIBUTES
 from tests.engine_stack import engine_stack
+from tests.helpers import register_search_attributes
 from workflows.case_types import Allocation
 
 ROOT = Path(__file__).parents[1]
@@ -93,14 +91,7 @@ async def test_workflow_delivers_exactly_the_cores_alerts_along_a_whole_path(
 ) -> None:
     scenario = load_scenario(ROOT / "scenarios" / "child-protection" / f"{name}.yaml")
     env: WorkflowEnvironment = await time_skipping_env_factory(None)
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    await register_search_attributes(env.client)
     now = await env.get_current_time()
     first = next(e.on for e in scenario.events if e.on is not None)
     # Whole weeks keep every weekday; the first event lands in the coming week, and time
