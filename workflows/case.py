@@ -15,6 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     # Pure, deterministic modules (the core and its types) are passed through so the
     # sandbox does not re-import pydantic for every workflow run.
     from activities.calendar_activities import CalendarRequest, build_calendar
@@ -169,15 +171,13 @@ class CaseWorkflow:
         """Move the case to another team or worker; later alerts go to them."""
         self._allocation = allocation
         workflow.upsert_search_attributes([TEAM_ATTRIBUTE.value_set(allocation.team)])
-        await workflow.execute_activity(
+        await self._side_effect(
             "record_allocation",
             AllocationInput(
                 case_ref=self._case.case_ref,
                 team=allocation.team,
                 allocated_worker=allocation.worker,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
         )
         return allocation
 
@@ -280,30 +280,35 @@ class CaseWorkflow:
             batch, self._queue = self._queue, []
             records = [action for action in batch if not isinstance(action, NotifyAction)]
             if records:
-                await workflow.execute_activity(
+                await self._side_effect(
                     "record_actions",
                     RecordActionsInput(case_ref=self._case.case_ref, actions=records),
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=ACTIVITY_RETRY,
                 )
             alerts = [action for action in batch if isinstance(action, NotifyAction)]
             await asyncio.gather(*(self._notify(alert) for alert in alerts))
             self._done += len(batch)
 
     async def _notify(self, alert: NotifyAction) -> None:
-        await workflow.execute_activity(
+        await self._side_effect(
             "notify_escalation",
             NotifyEscalationInput(
                 action=alert,
                 team=self._allocation.team,
                 allocated_worker=self._allocation.worker,
             ),
+        )
+
+    async def _side_effect(self, activity: str, argument: BaseModel) -> None:
+        """Run one of the case's activities, retried until it succeeds."""
+        await workflow.execute_activity(
+            activity,
+            argument,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
         )
 
     async def _record_opened(self) -> None:
-        await workflow.execute_activity(
+        await self._side_effect(
             "record_case_opened",
             CaseOpenedInput(
                 case_ref=self._case.case_ref,
@@ -313,14 +318,10 @@ class CaseWorkflow:
                 allocated_worker=self._allocation.worker,
                 opened_on=local_date(workflow.now()),
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
         )
 
     async def _record_closed(self) -> None:
-        await workflow.execute_activity(
+        await self._side_effect(
             "record_case_closed",
             CaseClosedInput(case_ref=self._case.case_ref, closed_on=self._closed_on()),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
         )
