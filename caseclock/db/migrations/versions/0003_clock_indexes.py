@@ -21,7 +21,7 @@ RUNNING = sa.text("status = 'running'")
 
 
 def upgrade() -> None:
-    """Add the partial index on running clocks by team and due instant."""
+    """Add the partial index on running clocks and the closing-date index for leaders."""
     op.create_index(
         "ix_clocks_running_team_due",
         "clocks",
@@ -30,8 +30,15 @@ def upgrade() -> None:
         sqlite_where=RUNNING,
         postgresql_where=RUNNING,
     )
+    op.create_index(
+        "ix_clocks_clock_closed",
+        "clocks",
+        ["clock_id", "closed_on", "status", "team_code"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
-    """Drop the partial index."""
+    """Drop both indexes."""
+    op.drop_index("ix_clocks_clock_closed", table_name="clocks")
     op.drop_index("ix_clocks_running_team_due", table_name="clocks")
