@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caseclock.core.actions import ClockStatus
@@ -29,7 +29,7 @@ from caseclock.db.models import (
     Staff,
     Team,
 )
-from caseclock.db.oversight import MAX_ROWS, Scope
+from caseclock.db.oversight import MAX_ROWS, Scope, clock_status_is
 from caseclock.db.views import CaseView, ClockView, case_view, clock_view
 
 UNALLOCATED = "unallocated"
@@ -127,14 +127,20 @@ class DashboardQueries:
 
     async def work(self, scope: Scope, where: WorkFilter, now: datetime) -> list[WorkRow]:
         """Running clocks in scope that are due soon, overdue or escalated, most urgent first."""
-        query = scope.where(select(Clock, Case).join(Case, Clock.case_ref == Case.case_ref))
+        soon = now + timedelta(days=DUE_SOON_DAYS)
+        escalated = cast(Clock.levels_fired, String) != "[]"
+        query = scope.where_clocks(select(Clock, Case).join(Case, Clock.case_ref == Case.case_ref))
+        # Running clocks, found through ix_clocks_running_team_due (hence the status as a
+        # literal and the team on the clocks' own column); due soon or already escalated,
+        # decided here rather than after the limit so the limit counts rows shown.
         query = query.where(
-            Clock.status == ClockStatus.RUNNING.value,
+            clock_status_is(ClockStatus.RUNNING),
             Case.closed_on.is_(None),
             Clock.due_at < now + timedelta(days=HORIZON_DAYS),
+            or_(Clock.due_at <= soon, escalated),
         )
         if where.team is not None:
-            query = query.where(Case.team_code == where.team)
+            query = query.where(Clock.team_code == where.team)
         if where.worker == UNALLOCATED:
             query = query.where(Case.allocated_worker_code.is_(None))
         elif where.worker is not None:
@@ -144,12 +150,10 @@ class DashboardQueries:
         if where.clock is not None:
             query = query.where(Clock.clock_id == where.clock)
         query = query.order_by(Clock.due_at, Clock.case_ref, Clock.clock_id).limit(MAX_ROWS)
-        soon = now + timedelta(days=DUE_SOON_DAYS)
         async with self._sessions() as session:
             pairs = [
                 (clock_view(clock), case_view(case))
                 for clock, case in (await session.execute(query)).all()
-                if clock.due_at <= soon or clock.levels_fired
             ]
             alerts = await _top_alerts(session, {clock.case_ref for clock, _ in pairs})
         rows = []

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import TypeVarTuple
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, String, false, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caseclock.core.actions import AlertState, ClockStatus
@@ -50,6 +50,37 @@ class Scope:
                 Case.allocated_worker_code.in_(sorted(self.workers)),
             )
         )
+
+    def where_clocks(self, query: Select[*_Row]) -> Select[*_Row]:
+        """Narrow a query on ``Clock`` to the clocks of the cases in scope.
+
+        Teams are matched on the clocks' own copy of their case's team
+        (``ReadModel._copy_team_to_clocks`` keeps it equal to ``cases.team_code``), so the
+        indexes on ``clocks.team_code`` serve it; a worker's own cases are found by their
+        allocation, through ``cases`` (by ``case_ref``, without requiring a join).
+        """
+        if self.everything:
+            return query
+        terms: list[ColumnElement[bool]] = []
+        if self.teams:
+            terms.append(Clock.team_code.in_(sorted(self.teams)))
+        if self.workers:
+            own = select(Case.case_ref).where(Case.allocated_worker_code.in_(sorted(self.workers)))
+            terms.append(Clock.case_ref.in_(own))
+        if not terms:
+            return query.where(false())
+        return query.where(or_(*terms))
+
+
+def clock_status_is(status: ClockStatus) -> ColumnElement[bool]:
+    """``clocks.status = '<status>'`` with the value written into the SQL, not bound.
+
+    A partial index (``ix_clocks_running_team_due``: ``WHERE status = 'running'``) is used
+    only when the query's own WHERE implies the index's, which neither SQLite nor
+    PostgreSQL (with a generic plan for a prepared statement) can prove from a parameter.
+    The values are the enum's own, never the caller's text.
+    """
+    return Clock.status == literal_column(f"'{ClockStatus(status).value}'", String)
 
 
 class EventView(BaseModel):
@@ -179,14 +210,13 @@ class Oversight:
 
     async def clocks(self, scope: Scope, where: ClockFilter, now: datetime) -> list[ClockView]:
         """Clock occurrences in scope matching the filter, soonest due first."""
-        query = scope.where(select(Clock).join(Case))
+        query = scope.where_clocks(select(Clock))
         if where.team is not None:
             query = query.where(Clock.team_code == where.team)
         if where.status is not None:
-            query = query.where(Clock.status == where.status.value)
+            query = query.where(clock_status_is(where.status))
         if where.overdue is not None:
-            running = Clock.status == ClockStatus.RUNNING.value
-            overdue = running & (Clock.due_at < now)
+            overdue = clock_status_is(ClockStatus.RUNNING) & (Clock.due_at < now)
             query = query.where(overdue if where.overdue else ~overdue)
         if where.due_before is not None:
             query = query.where(Clock.due_at < where.due_before)
