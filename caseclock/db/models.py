@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -329,3 +330,48 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(CODE))
     last_used_at: Mapped[datetime | None]
+
+
+class PlannedAlert(Base):
+    """An alert a case's clocks will raise if nothing changes, for the sweep to deliver.
+
+    The case's workflow writes its plan (``caseclock.core.forecast``) and replaces the part
+    still in the future whenever the case changes; the sweep delivers each row once it
+    falls due. ``due_at`` is when the sweep should next try: ``fire_at``, or later after an
+    attempt that could not deliver (``last_error`` says why, with codes only).
+    """
+
+    __tablename__ = "planned_alerts"
+    __table_args__ = (
+        # The sweep's question: what is planned and due by now, oldest first.
+        Index("ix_planned_alerts_status_due_at", "status", "due_at"),
+        Index("ix_planned_alerts_case_ref", "case_ref"),
+    )
+
+    key: Mapped[str] = mapped_column(String(REF), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    status: Mapped[str] = mapped_column(String(16))
+    fire_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    action: Mapped[dict[str, Any]]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class CasePlanVersion(Base):
+    """The version of the plan last written for a case, so an older write cannot win."""
+
+    __tablename__ = "case_plan_versions"
+
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlertSweepState(Base):
+    """One row: when the sweep will next look for due alerts, so a plan due sooner wakes it."""
+
+    __tablename__ = "alert_sweep"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_wake_at: Mapped[datetime | None]

@@ -1,0 +1,332 @@
+"""Planned alerts: each case's plan, and what the escalation sweep reads and settles.
+
+A case's workflow writes the alerts its clocks will raise (``replace_plan``); the sweep
+takes those that have fallen due (``due``), delivers them through the ledger, and records
+the outcome (``settle``), then says when it must look again (``schedule_next_wake``). One
+row in ``alert_sweep`` holds that instant, so that a plan due sooner wakes the sweep and a
+plan due later does not (10,000 cases planned for the same Monday wake it once).
+
+Exactly-once delivery stays with the delivery ledger; these rows only say what is due.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from caseclock.core.actions import NotifyAction
+from caseclock.db.deliveries import utc_now
+from caseclock.db.engine import insert_for
+from caseclock.db.models import AlertSweepState, Case, CasePlanVersion, Clock, PlannedAlert
+
+SWEEP_ROW = 1
+MAX_ERROR_LENGTH = 2000
+# Rows per statement: SQLite allows 32,766 bound variables, and a planned alert has 9.
+INSERT_CHUNK = 500
+
+
+class PlanStatus(StrEnum):
+    """Where a planned alert stands."""
+
+    PLANNED = "planned"
+    DELIVERED = "delivered"
+    # Fell due together with a higher rung of the same clock and was sent as part of it.
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class DueAlert:
+    """A planned alert that has fallen due, with the case's allocation now.
+
+    ``supersedes`` lists lower rungs of the same clock that fell due with it (after an
+    outage): they are sent as this one alert, to the union of their roles.
+    """
+
+    action: NotifyAction
+    team: str
+    allocated_worker: str | None
+    supersedes: tuple[str, ...] = ()
+
+
+def collapse(alerts: Sequence[DueAlert]) -> list[DueAlert]:
+    """Rungs of one clock occurrence due at once become one alert at the highest rung.
+
+    The same rule as the core's ``due_alerts``: nobody is told "due soon" about something
+    already overdue, and everyone the lower rungs would have told is told.
+    """
+    groups: dict[str, list[DueAlert]] = {}
+    for alert in alerts:
+        groups.setdefault(alert.action.key.rpartition("/")[0], []).append(alert)
+    collapsed: list[DueAlert] = []
+    for group in groups.values():
+        top = max(group, key=lambda due: due.action.level)
+        if len(group) == 1:
+            collapsed.append(top)
+            continue
+        actions = [due.action for due in group]
+        roles = tuple(dict.fromkeys(role for action in actions for role in action.roles))
+        levels = tuple(sorted({level for action in actions for level in action.covers_levels}))
+        merged = top.action.model_copy(update={"roles": roles, "covers_levels": levels})
+        lower = tuple(due.action.key for due in group if due is not top)
+        collapsed.append(
+            DueAlert(merged, top.team, top.allocated_worker, supersedes=lower + top.supersedes)
+        )
+    return collapsed
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one due alert: delivered, or to be tried again with this error."""
+
+    alert: DueAlert
+    delivered: bool
+    error: str | None = None
+
+
+class AlertPlan:
+    """The planned-alerts tables.
+
+    Args:
+        session_factory: Sessions for the read-model database.
+        now: The clock for ``updated_at`` stamps, replaceable in tests.
+
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._sessions = session_factory
+        self._now = now
+
+    async def replace_plan(
+        self,
+        case_ref: str,
+        version: int,
+        after: datetime,
+        alerts: Sequence[NotifyAction],
+        wake_sweep: Callable[[datetime], Awaitable[None]],
+    ) -> bool:
+        """Replace the case's alerts planned after ``after`` with ``alerts``.
+
+        Alerts already due (at or before ``after``) stay for the sweep, so nothing that
+        fell due before the case changed is withdrawn. A write with an older ``version``
+        than the last one changes nothing (a stale retry of an earlier plan); the same
+        version may be written again. If the plan falls due before the sweep will next
+        look, ``wake_sweep`` is called inside the transaction, so a failure to wake it
+        rolls the plan back and the caller's retry tries both again.
+
+        Returns:
+            False if the write was stale and ignored.
+
+        """
+        async with self._sessions.begin() as session:
+            if not await self._claim_version(session, case_ref, version):
+                return False
+            await session.execute(
+                delete(PlannedAlert).where(
+                    PlannedAlert.case_ref == case_ref,
+                    PlannedAlert.status == PlanStatus.PLANNED.value,
+                    PlannedAlert.fire_at > after,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            await self._insert(session, case_ref, alerts)
+            if alerts:
+                earliest = min(alert.fire_at for alert in alerts)
+                if await self._lower_next_wake(session, earliest):
+                    await wake_sweep(earliest)
+        return True
+
+    async def due(self, now: datetime, limit: int) -> list[DueAlert]:
+        """Planned alerts due by ``now``, oldest first, with each case's allocation."""
+        query = (
+            select(PlannedAlert.action, Case.team_code, Case.allocated_worker_code)
+            .join(Case, Case.case_ref == PlannedAlert.case_ref)
+            .where(PlannedAlert.status == PlanStatus.PLANNED.value, PlannedAlert.due_at <= now)
+            .order_by(PlannedAlert.due_at, PlannedAlert.key)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return collapse(
+            [
+                DueAlert(NotifyAction.model_validate(action), team, worker)
+                for action, team, worker in rows
+            ]
+        )
+
+    async def settle(
+        self, settlements: Sequence[Settlement], now: datetime, retry_after: timedelta
+    ) -> None:
+        """Mark delivered alerts (and the rungs they covered), and put the rest back later.
+
+        A delivered alert's levels are added to its clock occurrence's ``levels_fired``
+        in the read model, as the workflow records them when it raises an alert itself.
+        """
+        stamp = self._now()
+        async with self._sessions.begin() as session:
+            for settled in settlements:
+                if settled.delivered:
+                    await self._mark_delivered(session, settled.alert, stamp)
+                else:
+                    await session.execute(
+                        update(PlannedAlert)
+                        .where(
+                            PlannedAlert.key.in_(
+                                [settled.alert.action.key, *settled.alert.supersedes]
+                            )
+                        )
+                        .values(
+                            attempts=PlannedAlert.attempts + 1,
+                            due_at=now + retry_after,
+                            last_error=(settled.error or "")[:MAX_ERROR_LENGTH],
+                            updated_at=stamp,
+                        ),
+                        execution_options={"synchronize_session": False},
+                    )
+
+    async def schedule_next_wake(self, now: datetime, max_idle: timedelta) -> datetime:
+        """Record and return when the sweep must look again: the next due alert, or later.
+
+        Written in one transaction with the read of the next due instant, so that a plan
+        written meanwhile either is seen here or sees this wake time and wakes the sweep.
+        """
+        async with self._sessions.begin() as session:
+            await self._lock_sweep_row(session)
+            next_due = (
+                await session.execute(
+                    select(func.min(PlannedAlert.due_at)).where(
+                        PlannedAlert.status == PlanStatus.PLANNED.value
+                    )
+                )
+            ).scalar_one_or_none()
+            wake = now + max_idle if next_due is None else min(max(next_due, now), now + max_idle)
+            await session.execute(
+                update(AlertSweepState)
+                .where(AlertSweepState.id == SWEEP_ROW)
+                .values(next_wake_at=wake),
+                execution_options={"synchronize_session": False},
+            )
+        return wake
+
+    async def pending_counts(self) -> dict[str, int]:
+        """How many planned alerts are in each status (for operators and tests)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(PlannedAlert.status, func.count()).group_by(PlannedAlert.status)
+            )
+            return dict(rows.all())
+
+    # ---------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _claim_version(session: AsyncSession, case_ref: str, version: int) -> bool:
+        current = (
+            await session.execute(
+                select(CasePlanVersion.version)
+                .where(CasePlanVersion.case_ref == case_ref)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if current is not None and current > version:
+            return False
+        upsert = (
+            insert_for(session, CasePlanVersion)
+            .values(case_ref=case_ref, version=version)
+            .on_conflict_do_update(index_elements=["case_ref"], set_={"version": version})
+        )
+        await session.execute(upsert)
+        return True
+
+    async def _insert(
+        self, session: AsyncSession, case_ref: str, alerts: Sequence[NotifyAction]
+    ) -> None:
+        stamp = self._now()
+        rows: list[dict[str, Any]] = [
+            {
+                "key": alert.key,
+                "case_ref": case_ref,
+                "status": PlanStatus.PLANNED.value,
+                "fire_at": alert.fire_at,
+                "due_at": alert.fire_at,
+                "action": alert.model_dump(mode="json"),
+                "attempts": 0,
+                "last_error": None,
+                "updated_at": stamp,
+            }
+            for alert in alerts
+        ]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            insert = insert_for(session, PlannedAlert).values(chunk)
+            await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
+
+    @staticmethod
+    async def _lock_sweep_row(session: AsyncSession) -> AlertSweepState:
+        """The sweep's row, created if missing, locked for this transaction (PostgreSQL).
+
+        SQLite has one writer at a time, so its write transactions are serial anyway.
+        """
+        create = (
+            insert_for(session, AlertSweepState)
+            .values(id=SWEEP_ROW, next_wake_at=None)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        await session.execute(create)
+        return (
+            await session.execute(
+                select(AlertSweepState).where(AlertSweepState.id == SWEEP_ROW).with_for_update()
+            )
+        ).scalar_one()
+
+    async def _lower_next_wake(self, session: AsyncSession, earliest: datetime) -> bool:
+        """Bring the sweep's next wake forward to ``earliest``; False if it is already sooner."""
+        row = await self._lock_sweep_row(session)
+        if row.next_wake_at is not None and row.next_wake_at <= earliest:
+            return False
+        await session.execute(
+            update(AlertSweepState)
+            .where(AlertSweepState.id == SWEEP_ROW)
+            .values(next_wake_at=earliest),
+            execution_options={"synchronize_session": False},
+        )
+        return True
+
+    @staticmethod
+    async def _mark_delivered(session: AsyncSession, alert: DueAlert, stamp: datetime) -> None:
+        action = alert.action
+        await session.execute(
+            update(PlannedAlert)
+            .where(PlannedAlert.key == action.key)
+            .values(status=PlanStatus.DELIVERED.value, last_error=None, updated_at=stamp),
+            execution_options={"synchronize_session": False},
+        )
+        if alert.supersedes:
+            await session.execute(
+                update(PlannedAlert)
+                .where(PlannedAlert.key.in_(alert.supersedes))
+                .values(status=PlanStatus.SUPERSEDED.value, updated_at=stamp),
+                execution_options={"synchronize_session": False},
+            )
+        clock = (
+            await session.execute(
+                select(Clock.id, Clock.levels_fired).where(
+                    Clock.case_ref == action.case_ref,
+                    Clock.clock_id == action.clock_id,
+                    Clock.occurrence == action.occurrence,
+                )
+            )
+        ).first()
+        if clock is not None:
+            levels = sorted({*clock.levels_fired, *action.covers_levels})
+            await session.execute(
+                update(Clock).where(Clock.id == clock.id).values(levels_fired=levels),
+                execution_options={"synchronize_session": False},
+            )
