@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -93,10 +93,19 @@ def _require_aware(instant: datetime, what: str = "instant") -> None:
         raise ValueError(f"{what} must be timezone-aware, got naive datetime {instant!r}")
 
 
-def _weekdays_up_to(d: date) -> int:
-    """Count Mondays to Fridays from 0001-01-01 (a Monday) up to and including ``d``."""
-    full_weeks, extra_days = divmod(d.toordinal(), 7)
+def _weekdays_up_to(ordinal: int) -> int:
+    """Count Mondays to Fridays from 0001-01-01 (ordinal 1, a Monday) to ``ordinal`` inclusive."""
+    full_weeks, extra_days = divmod(ordinal, 7)
     return 5 * full_weeks + min(extra_days, 5)
+
+
+def _weekday_numbered(count: int) -> int:
+    """The ordinal of the ``count``-th Monday-to-Friday day from 0001-01-01.
+
+    The inverse of :func:`_weekdays_up_to` on weekdays: five weekdays to every seven days.
+    """
+    full_weeks, extra_days = divmod(count - 1, 5)
+    return 7 * full_weeks + extra_days + 1
 
 
 class WorkingCalendar(BaseModel, frozen=True):
@@ -182,7 +191,8 @@ class WorkingCalendar(BaseModel, frozen=True):
         reasons.update({c.day: c.name for c in self.bank_holidays})
         self._reasons = reasons
         self._non_working = frozenset(reasons)
-        # Sorted so working_days_between can count closed weekdays with two bisections.
+        # Sorted so that working_days_between and add_working_days can count the closed
+        # weekdays in any stretch of days with two bisections.
         self._closed_weekdays = tuple(sorted(d for d in reasons if d.weekday() < 5))
 
     @staticmethod
@@ -240,10 +250,13 @@ class WorkingCalendar(BaseModel, frozen=True):
     def _check_in_range(self, d: date) -> None:
         _require_date(d)
         if not self.first_year <= d.year <= self.last_year:
-            raise CalendarRangeError(
-                f"{d.isoformat()} is outside calendar {self.calendar_id}, which covers "
-                f"{self.first_year}-{self.last_year}; build a calendar covering that year"
-            )
+            raise self._range_error(d)
+
+    def _range_error(self, d: date) -> CalendarRangeError:
+        return CalendarRangeError(
+            f"{d.isoformat()} is outside calendar {self.calendar_id}, which covers "
+            f"{self.first_year}-{self.last_year}; build a calendar covering that year"
+        )
 
     def is_working_day(self, d: date) -> bool:
         """Whether ``d`` is Monday to Friday and neither a bank holiday nor a closure day.
@@ -291,14 +304,51 @@ class WorkingCalendar(BaseModel, frozen=True):
 
         """
         self._check_in_range(d)
-        step = timedelta(days=1 if n > 0 else -1)
-        remaining = abs(n)
-        current = d
-        while remaining:
-            current += step
-            if self.is_working_day(current):
-                remaining -= 1
+        # Count in weekdays, which is plain arithmetic, then make up for the closed weekdays
+        # (bank holidays and closures) stepped over: each one did not count, so step on by
+        # that many more weekdays, until a step passes no closed day. Bank holidays are
+        # sparse, so this takes one or two steps instead of a walk over every day, and it
+        # needs no table of working days: a calendar costs no more memory per cached case.
+        closed = self._closed_weekdays
+        current, remaining = d, n
+        while remaining > 0:
+            reached = self._weekdays_after(current, remaining)
+            remaining = bisect_right(closed, reached) - bisect_right(closed, current)
+            current = reached
+        while remaining < 0:
+            reached = self._weekdays_before(current, -remaining)
+            remaining = bisect_left(closed, reached) - bisect_left(closed, current)
+            current = reached
         return current
+
+    def _weekdays_after(self, d: date, k: int) -> date:
+        """The ``k``-th Monday-to-Friday day strictly after ``d``, closures ignored.
+
+        Raises:
+            CalendarRangeError: Naming the first day after the calendar's last, the day a
+                walk forward would have stopped at.
+
+        """
+        ordinal = _weekday_numbered(_weekdays_up_to(d.toordinal()) + k)
+        last = date(self.last_year, 12, 31)
+        if ordinal > last.toordinal():
+            raise self._range_error(last + timedelta(days=1))
+        return date.fromordinal(ordinal)
+
+    def _weekdays_before(self, d: date, k: int) -> date:
+        """The ``k``-th Monday-to-Friday day strictly before ``d``, closures ignored.
+
+        Raises:
+            CalendarRangeError: Naming the day before the calendar's first, the day a walk
+                backward would have stopped at.
+
+        """
+        # The weekdays up to the day before d, so that d itself never counts.
+        ordinal = _weekday_numbered(_weekdays_up_to(d.toordinal() - 1) - k + 1)
+        first = date(self.first_year, 1, 1)
+        if ordinal < first.toordinal():
+            raise self._range_error(first - timedelta(days=1))
+        return date.fromordinal(ordinal)
 
     def working_days_between(self, start: date, end: date) -> int:
         """Count working days in the half-open interval ``(start, end]``.
@@ -320,7 +370,7 @@ class WorkingCalendar(BaseModel, frozen=True):
         self._check_in_range(end)
         if end < start:
             return -self.working_days_between(end, start)
-        weekdays = _weekdays_up_to(end) - _weekdays_up_to(start)
+        weekdays = _weekdays_up_to(end.toordinal()) - _weekdays_up_to(start.toordinal())
         closed = self._closed_weekdays
         return weekdays - (bisect_right(closed, end) - bisect_right(closed, start))
 
