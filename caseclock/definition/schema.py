@@ -8,6 +8,7 @@ Cross-references (an event naming a stage that does not exist, say) are checked 
 """
 
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -117,6 +118,19 @@ class DeadlineTerm(Period):
     from_event: Identifier | None = Field(default=None, alias="from")
 
 
+# The core asks for a clock's terms on every event, and validating a new DeadlineTerm each
+# time was a sixth of its run time. The cache is keyed on the term's own values (not on
+# the spec object), so it can never hand back a term for different content, and the
+# frozen term it returns is shared safely. Definitions hold few distinct terms.
+@lru_cache(maxsize=1024)
+def _single_term(
+    amount: int, unit: Unit, counting: Counting, from_event: str | None
+) -> tuple[DeadlineTerm, ...]:
+    """The one-term form of a deadline, validated like any term."""
+    term = {"amount": amount, "unit": unit, "counting": counting, "from": from_event}
+    return (DeadlineTerm.model_validate(term),)
+
+
 class DeadlineSpec(StrictModel):
     """When a clock falls due: one term, or the sooner of several; optionally a window."""
 
@@ -144,8 +158,7 @@ class DeadlineSpec(StrictModel):
             return self.sooner_of
         if self.amount is None or self.unit is None:  # excluded by _one_form
             raise ValueError("a deadline needs both amount and unit")
-        term = {"amount": self.amount, "unit": self.unit, "counting": self.counting}
-        return (DeadlineTerm.model_validate({**term, "from": self.from_event}),)
+        return _single_term(self.amount, self.unit, self.counting, self.from_event)
 
 
 class ExtensionSpec(StrictModel):
