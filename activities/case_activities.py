@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from caseclock.calendar import local_date
 from caseclock.core.actions import (
     NotifyAction,
     RecordClockAction,
@@ -21,9 +20,9 @@ from caseclock.core.actions import (
     RecordStageAction,
 )
 from caseclock.db.read_model import ReadModel
-from caseclock.directory import Directory, Recipient
+from caseclock.directory import Directory
+from caseclock.notify.delivery import AlertDelivery, AlertOutcome, AlertToDeliver
 from caseclock.notify.email import EmailSender
-from caseclock.notify.message import render_alert
 from caseclock.notify.webhook import WebhookSender
 
 RecordAction = Annotated[
@@ -126,12 +125,31 @@ class NotifyEscalationResult(BaseModel):
     failed: int
 
 
+class NotifyAlertsInput(BaseModel):
+    """Alerts to deliver together, in one batch."""
+
+    alerts: list[NotifyEscalationInput]
+
+
+class NotifyAlertsResult(BaseModel):
+    """What a batch did: alerts delivered, and deliveries sent now or before."""
+
+    alerts: int
+    delivered: int
+    sent: int
+    already_sent: int
+
+
 class DeliveryInProgressError(Exception):
     """Another attempt holds a live claim on a delivery; retry once its lease has run out."""
 
 
 class NotifyActivities:
-    """Deliver alerts: in-app inbox always, email and webhook where the person has them."""
+    """Deliver alerts: in-app inbox always, email and webhook where the person has them.
+
+    Both activities go through :attr:`delivery` (an :class:`AlertDelivery`), which other
+    callers may share.
+    """
 
     def __init__(
         self,
@@ -141,75 +159,66 @@ class NotifyActivities:
         webhook: WebhookSender | None,
         dashboard_url: str,
     ) -> None:
-        self._read_model = read_model
-        self._directory = directory
-        self._email = email
-        self._webhook = webhook
-        self._dashboard_url = dashboard_url
+        self.delivery = AlertDelivery(read_model, directory, email, webhook, dashboard_url)
 
     @activity.defn(name="notify_escalation")
     async def notify_escalation(self, request: NotifyEscalationInput) -> NotifyEscalationResult:
-        """Record the escalation, resolve its roles to people, and deliver to each once."""
-        action = request.action
-        log = structlog.get_logger().bind(key=action.key, level=action.level)
-        await self._read_model.record_escalation(action)
-        recipients = await self._directory.resolve(
-            request.team, request.allocated_worker, action.roles, local_date(action.fire_at)
-        )
-        if not recipients:
-            # Retried, not dropped: the directory can be fixed while the alert waits.
-            msg = f"nobody in the directory holds {', '.join(action.roles)} for team {request.team}"
-            raise ApplicationError(msg, type="NoRecipients")
-        result = NotifyEscalationResult(sent=0, already_sent=0, failed=0)
-        errors: list[str] = []
-        for recipient in recipients:
-            for channel in self._channels(recipient):
-                outcome = await self._deliver(action, recipient, channel)
-                if outcome is None:
-                    result.already_sent += 1
-                elif outcome:
-                    result.failed += 1
-                    errors.append(f"{channel} to {recipient.staff_code}: {outcome}")
-                else:
-                    result.sent += 1
+        """Record the escalation, resolve its roles to people, and deliver to each once.
+
+        Raises:
+            ApplicationError: ``NoRecipients`` if nobody holds the roles, ``Delivery`` if a
+                channel failed; both are retried.
+            DeliveryInProgressError: Another sender holds a live claim on a delivery.
+
+        """
+        [result] = await self.delivery.deliver([_to_deliver(request)])
+        log = structlog.get_logger().bind(key=result.key, level=request.action.level)
+        match result.outcome:
+            case AlertOutcome.NO_RECIPIENTS:
+                # Retried, not dropped: the directory can be fixed while the alert waits.
+                raise ApplicationError(result.error or "no recipients", type="NoRecipients")
+            case AlertOutcome.FAILED:
+                msg = f"some deliveries failed: {result.error}"
+                raise ApplicationError(msg, type="Delivery")
+            case AlertOutcome.IN_PROGRESS:
+                raise DeliveryInProgressError(result.error)
         log.info("alert delivered", sent=result.sent, already_sent=result.already_sent)
-        if errors:
-            raise ApplicationError("some deliveries failed: " + "; ".join(errors), type="Delivery")
-        return result
-
-    def _channels(self, recipient: Recipient) -> list[str]:
-        channels = ["inbox"]
-        if recipient.email and self._email.enabled:
-            channels.append("email")
-        if recipient.webhook_url and self._webhook is not None:
-            channels.append("webhook")
-        return channels
-
-    async def _deliver(
-        self, action: NotifyAction, recipient: Recipient, channel: str
-    ) -> str | None:
-        """Deliver on one channel: None if already sent, "" if sent now, else the error."""
-        key, staff = action.key, recipient.staff_code
-        if not await self._read_model.claim_delivery(key, staff, channel):
-            if await self._read_model.delivery_sent(key, staff, channel):
-                return None
-            raise DeliveryInProgressError(f"{channel} to {staff} for {key} is claimed elsewhere")
-        message = render_alert(
-            action,
-            recipient.display_name,
-            recipient.role,
-            recipient.covering_for,
-            self._dashboard_url,
+        return NotifyEscalationResult(
+            sent=result.sent, already_sent=result.already_sent, failed=result.failed
         )
-        try:
-            if channel == "inbox":
-                await self._read_model.add_inbox_item(staff, key)
-            elif channel == "email" and recipient.email:
-                await self._email.send(recipient.email, message, key)
-            elif channel == "webhook" and recipient.webhook_url and self._webhook is not None:
-                await self._webhook.post(recipient.webhook_url, message, key)
-        except Exception as error:
-            await self._read_model.mark_failed(key, staff, channel, str(error))
-            return str(error) or type(error).__name__
-        await self._read_model.mark_delivered(key, staff, channel)
-        return ""
+
+    @activity.defn(name="notify_alerts")
+    async def notify_alerts(self, request: NotifyAlertsInput) -> NotifyAlertsResult:
+        """Deliver many alerts in one batch; fail (for a retry) if any is not delivered.
+
+        Every alert that can be delivered is, before the failure is raised; the retry then
+        finds those already sent and sends only what is left.
+
+        Raises:
+            ApplicationError: ``Delivery``, naming each alert not delivered and why.
+
+        """
+        results = await self.delivery.deliver([_to_deliver(alert) for alert in request.alerts])
+        summary = NotifyAlertsResult(
+            alerts=len(results),
+            delivered=sum(result.outcome is AlertOutcome.DELIVERED for result in results),
+            sent=sum(result.sent for result in results),
+            already_sent=sum(result.already_sent for result in results),
+        )
+        waiting = [result for result in results if result.outcome is not AlertOutcome.DELIVERED]
+        if waiting:
+            shown = "; ".join(f"{r.key} {r.outcome}: {r.error}" for r in waiting[:_SHOWN])
+            more = f" (and {len(waiting) - _SHOWN} more)" if len(waiting) > _SHOWN else ""
+            msg = f"{len(waiting)} of {len(results)} alerts not delivered yet: {shown}{more}"
+            raise ApplicationError(msg, summary.model_dump(), type="Delivery")
+        return summary
+
+
+# Alerts named in a batch's failure message; the rest are counted.
+_SHOWN = 5
+
+
+def _to_deliver(request: NotifyEscalationInput) -> AlertToDeliver:
+    return AlertToDeliver(
+        action=request.action, team=request.team, allocated_worker=request.allocated_worker
+    )

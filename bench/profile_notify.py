@@ -1,18 +1,25 @@
-"""Where one alert's time goes outside Temporal, and what batching its ledger writes saves.
+"""What one alert's delivery costs outside Temporal: one at a time, and in batches.
 
-Not a scenario: a diagnosis behind docs/BENCHMARKS.md. ``--n`` alerts of the storm (one
-per case, to the team manager and the service manager, by inbox and email to a loopback
-SMTP server) are delivered one after another, in this process, three ways:
+Not a scenario: a diagnosis behind docs/BENCHMARKS.md. Storm alerts (one per case, to the
+team manager and the service manager, by inbox and email to a loopback SMTP server, on a
+fresh SQLite read model) are delivered in this process, several ways, each timed over
+fresh cases and repeated (medians of ms per alert):
 
-1. ``record_actions`` then ``notify_escalation``: the activities exactly as the worker runs
-   them, timed per call and per read-model step (cProfile, cumulative);
-2. the same without email (inbox only), to price the email path;
-3. a prototype of the proposed batched delivery (``batched_notify`` below): the escalation,
-   every claim, the inbox items and their "sent" marks in one transaction, then the emails,
-   then their "sent" marks in one transaction. Same ledger rows, same claim-before-send
-   order, so the same exactly-once guarantee; 3 transactions per alert instead of 11.
+1. ``per-alert (old)``: the delivery as ``notify_escalation`` did it before batching
+   (``legacy_notify`` below: the escalation upserted and read back, the directory resolved
+   in its own session, then per person and channel a claim, a send over a new SMTP
+   connection or an inbox write, and a mark: 11 write transactions per alert);
+2. ``notify_escalation``: the activity as it is now, ``AlertDelivery.deliver`` of one alert
+   (two write transactions, SMTP sessions reused);
+3. ``batch of B``: ``AlertDelivery.deliver`` of B alerts at once, for B in ``--batches``
+   (two write transactions and one SMTP session per batch);
+4. the same batches without email (inbox only), to price the email path.
 
-Run: ``python -m bench.profile_notify --n 300``.
+All the bench's alerts are for one team (``bench.common.directory_seed``), so a batch
+resolves the directory once; with many teams a batch resolves each distinct (team,
+worker, roles, day) once. A cProfile split of one batch size says where the time goes.
+
+Run: ``python -m bench.profile_notify --repeats 5``.
 """
 
 import argparse
@@ -21,219 +28,213 @@ import cProfile
 import io
 import json
 import pstats
+import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.case_activities import (
-    NotifyActivities,
-    NotifyEscalationInput,
-    ReadModelActivities,
-    RecordActionsInput,
-)
+from activities.case_activities import NotifyActivities, NotifyEscalationInput
 from bench.arms import police_protection, storm_definition
-from bench.common import directory_seed, smtp_server, write_result
+from bench.common import directory_seed, load_average, smtp_server, write_result
 from caseclock.calendar import local_date
 from caseclock.cases import calendar_for
 from caseclock.core.actions import NotifyAction
 from caseclock.core.engine import apply_event, due_alerts, start_case
 from caseclock.db.engine import create_engine_and_sessions, insert_for
 from caseclock.db.migrate import upgrade_database_async
-from caseclock.db.models import Delivery, Escalation, InboxItem
+from caseclock.db.models import Case
 from caseclock.db.read_model import ReadModel
 from caseclock.directory import Directory, load_directory
 from caseclock.logging import configure_logging
+from caseclock.notify.delivery import AlertDelivery, AlertToDeliver
 from caseclock.notify.email import EmailSender
 from caseclock.notify.message import render_alert
 from caseclock.settings import DatabaseSettings, SmtpSettings
 
+DASHBOARD = "http://x"
+TEAM, WORKER = "T1", "SW-1"
 STEPS = (
-    "record_actions",
-    "notify_escalation",
-    "record_escalation",
-    "resolve",
-    "claim_delivery",
-    "add_inbox_item",
-    "send",
-    "mark_delivered",
+    "resolve_many",
+    "record_alerts_and_claim",
+    "_send",
+    "send_many",
+    "_post_all",
+    "mark_batch",
     "render_alert",
+    "compose",
+    "_transmit",
 )
 
+Deliver = Callable[[list[AlertToDeliver]], Awaitable[None]]
 
-def storm_alerts(n: int, prefix: str) -> list[tuple[RecordActionsInput, NotifyAction, Any]]:
-    """Per case: its opening facts, its alert's facts, and the alert (from the core)."""
+
+def storm_action() -> NotifyAction:
+    """One storm alert from the core (police protection, overdue at once)."""
     definition = storm_definition()
     now = datetime.now(UTC)
     calendar = calendar_for(local_date(now) - timedelta(days=4), local_date(now))
-    made = []
-    for number in range(n):
-        ref = f"{prefix}-{number:05d}"
-        event = police_protection(ref, now - timedelta(minutes=5), now)
-        outcome = apply_event(definition, start_case(definition, ref), event, calendar, now)
-        alerts = due_alerts(definition, outcome.state, now)
-        notify = next(a for a in alerts.actions if isinstance(a, NotifyAction))
-        facts = [a for a in alerts.actions if not isinstance(a, NotifyAction)]
-        made.append(
-            (
-                RecordActionsInput(case_ref=ref, actions=list(outcome.actions)),
-                notify,
-                RecordActionsInput(case_ref=ref, actions=facts),
+    event = police_protection("TEMPLATE-0", now - timedelta(minutes=5), now)
+    outcome = apply_event(definition, start_case(definition, "TEMPLATE-0"), event, calendar, now)
+    alerts = due_alerts(definition, outcome.state, now)
+    return next(a for a in alerts.actions if isinstance(a, NotifyAction))
+
+
+class Cases:
+    """Fresh storm alerts, their cases already in the read model (not timed)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._template = storm_action()
+        self._made = 0
+
+    async def alerts(self, n: int) -> list[AlertToDeliver]:
+        """``n`` alerts of new cases, each case inserted in the read model."""
+        refs = [f"B{self._made + number:07d}" for number in range(n)]
+        self._made += n
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "case_ref": ref,
+                "definition_id": "child-protection",
+                "definition_version": "x",
+                "team_code": TEAM,
+                "allocated_worker_code": WORKER,
+                "opened_on": local_date(now),
+                "closed_on": None,
+                "current_stages": {},
+                "updated_at": now,
+            }
+            for ref in refs
+        ]
+        async with self._sessions.begin() as session:
+            await session.execute(insert_for(session, Case), rows)
+        suffix = self._template.key.removeprefix(self._template.case_ref)
+        return [
+            AlertToDeliver(
+                action=self._template.model_copy(update={"key": ref + suffix, "case_ref": ref}),
+                team=TEAM,
+                allocated_worker=WORKER,
             )
-        )
-    return made
+            for ref in refs
+        ]
 
 
-async def batched_notify(
-    read_model: ReadModel, directory: Directory, email: EmailSender, request: NotifyEscalationInput
+async def legacy_notify(
+    read_model: ReadModel, directory: Directory, email: EmailSender, alert: AlertToDeliver
 ) -> None:
-    """The proposed delivery: three transactions per alert, the same ledger rows."""
-    action = request.action
-    sessions = read_model._sessions
+    """The per-alert delivery before batching, step for step (for comparison only)."""
+    action = alert.action
+    await read_model.record_escalation(action)
     recipients = await directory.resolve(
-        request.team, request.allocated_worker, action.roles, local_date(action.fire_at)
+        alert.team, alert.allocated_worker, action.roles, local_date(action.fire_at)
     )
-    now = datetime.now(UTC)
-    lease = now + timedelta(seconds=45)
-    emails = []
-    async with sessions.begin() as session:
-        escalation = insert_for(session, Escalation).values(
-            key=action.key,
-            case_ref=action.case_ref,
-            clock_id=action.clock_id,
-            clock_title=action.clock_title,
-            occurrence=action.occurrence,
-            level=action.level,
-            level_name=action.level_name,
-            covers_levels=list(action.covers_levels),
-            state=action.state.value,
-            roles=list(action.roles),
-            fire_at=action.fire_at,
-            due_at=action.deadline.due_at,
-            what_to_do=action.what_to_do,
-            created_at=now,
-        )
-        await session.execute(escalation.on_conflict_do_nothing(index_elements=["key"]))
-        for person in recipients:
-            channels = ["inbox", "email"] if person.email else ["inbox"]
-            claims = insert_for(session, Delivery).values(
-                [
-                    {
-                        "escalation_key": action.key,
-                        "staff_code": person.staff_code,
-                        "channel": channel,
-                        "status": "sent" if channel == "inbox" else "pending",
-                        "attempts": 1,
-                        "claimed_until": None if channel == "inbox" else lease,
-                        "sent_at": now if channel == "inbox" else None,
-                    }
-                    for channel in channels
-                ]
+    for person in recipients:
+        for channel in ["inbox", "email"] if person.email and email.enabled else ["inbox"]:
+            key, staff = action.key, person.staff_code
+            if not await read_model.claim_delivery(key, staff, channel):
+                continue
+            message = render_alert(
+                action, person.display_name, person.role, person.covering_for, DASHBOARD
             )
-            claimed = await session.execute(
-                claims.on_conflict_do_nothing(
-                    index_elements=["escalation_key", "staff_code", "channel"]
-                ).returning(Delivery.channel)
-            )
-            got = set(claimed.scalars())
-            if "inbox" in got:
-                inbox = insert_for(session, InboxItem).values(
-                    staff_code=person.staff_code, escalation_key=action.key, created_at=now
-                )
-                await session.execute(inbox.on_conflict_do_nothing())
-            if "email" in got:
-                emails.append(person)
-    for person in emails:
-        message = render_alert(
-            action, person.display_name, person.role, person.covering_for, "http://x"
-        )
-        await email.send(person.email, message, action.key)
-    if emails:
-        async with sessions.begin() as session:
-            await session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.escalation_key == action.key,
-                    Delivery.channel == "email",
-                    Delivery.staff_code.in_([person.staff_code for person in emails]),
-                )
-                .values(status="sent", sent_at=datetime.now(UTC), claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
+            if channel == "inbox":
+                await read_model.add_inbox_item(staff, key)
+            else:
+                await email.send(person.email, message, key)
+                email.close()  # a new SMTP connection per email, as before
+            await read_model.mark_delivered(key, staff, channel)
 
 
-async def measure(n: int, folder: Path) -> dict[str, Any]:
-    """Run the three ways and return seconds per alert and the per-step split."""
+async def timed(
+    cases: Cases, deliver: Deliver, batch: int, total: int, repeats: int
+) -> dict[str, Any]:
+    """Median (and spread) of ms per alert over ``repeats`` runs of ``total`` alerts."""
+    runs: list[float] = []
+    for _ in range(repeats):
+        alerts = await cases.alerts(total)
+        began = time.perf_counter()
+        for start in range(0, total, batch):
+            await deliver(alerts[start : start + batch])
+        runs.append((time.perf_counter() - began) / total * 1000)
+    return {
+        "batch": batch,
+        "alerts_per_run": total,
+        "ms_per_alert_median": round(statistics.median(runs), 3),
+        "ms_per_alert_runs": [round(run, 3) for run in runs],
+    }
+
+
+async def measure(
+    folder: Path, repeats: int, per_alert_n: int, batches: Sequence[int], profile_batch: int
+) -> dict[str, Any]:
+    """Run every way; figures in ms per alert."""
     configure_logging("WARNING")
     url = f"sqlite+aiosqlite:///{folder}/read-model.db"
     await upgrade_database_async(url)
     engine, sessions = create_engine_and_sessions(DatabaseSettings(url=url))
     await load_directory(sessions, directory_seed())
-    read_model = ReadModel(sessions)
+    read_model = ReadModel(sessions, claim_lease=timedelta(seconds=45))
     directory = Directory(sessions)
-    records = ReadModelActivities(read_model)
-    found: dict[str, Any] = {}
+    cases = Cases(sessions)
+    found: dict[str, Any] = {"load_average_before": load_average()}
     with smtp_server() as (mailbox, port):
         email = EmailSender(SmtpSettings(host="127.0.0.1", port=port))
-        ways = {
-            "current": NotifyActivities(read_model, directory, email, None, "http://x"),
-            "current, no email": NotifyActivities(
-                read_model, directory, EmailSender(SmtpSettings(host="")), None, "http://x"
-            ),
+        no_email = EmailSender(SmtpSettings(host=""))
+        notify = NotifyActivities(read_model, directory, email, None, DASHBOARD)
+        delivery = AlertDelivery(read_model, directory, email, None, DASHBOARD)
+        inbox_only = AlertDelivery(read_model, directory, no_email, None, DASHBOARD)
+
+        async def old(alerts: list[AlertToDeliver]) -> None:
+            for alert in alerts:
+                await legacy_notify(read_model, directory, email, alert)
+
+        async def activity(alerts: list[AlertToDeliver]) -> None:
+            for alert in alerts:
+                await notify.notify_escalation(
+                    NotifyEscalationInput(
+                        action=alert.action,
+                        team=alert.team,
+                        allocated_worker=alert.allocated_worker,
+                    )
+                )
+
+        async def batched(alerts: list[AlertToDeliver]) -> None:
+            await delivery.deliver(alerts)
+
+        async def batched_inbox_only(alerts: list[AlertToDeliver]) -> None:
+            await inbox_only.deliver(alerts)
+
+        ways: dict[str, Any] = {
+            "per-alert (old)": await timed(cases, old, 1, per_alert_n, repeats),
+            "notify_escalation": await timed(cases, activity, 1, per_alert_n, repeats),
         }
-        for name, notify in ways.items():
-            # Timed without the profiler, then profiled on other cases for the split.
-            timed = await prepared(read_model, records, n, f"{len(found)}t")
-            began = time.perf_counter()
-            for _, action, facts in timed:
-                await records.record_actions(facts)
-                await notify.notify_escalation(_request(action))
-            seconds = time.perf_counter() - began
-            profiled = await prepared(read_model, records, n, f"{len(found)}p")
-            profile = cProfile.Profile()
-            profile.enable()
-            for _, action, facts in profiled:
-                await records.record_actions(facts)
-                await notify.notify_escalation(_request(action))
-            profile.disable()
-            found[name] = {
-                "ms_per_alert": round(seconds / n * 1000, 2),
-                "profiled_split": _split(profile, n),
-            }
-        timed = await prepared(read_model, records, n, "batched")
-        began = time.perf_counter()
-        for _, action, facts in timed:
-            await records.record_actions(facts)
-            await batched_notify(read_model, directory, email, _request(action))
-        seconds = time.perf_counter() - began
-        found["batched (prototype)"] = {"ms_per_alert": round(seconds / n * 1000, 2)}
+        for size in batches:
+            total = max(size, per_alert_n)
+            ways[f"batch of {size}"] = await timed(cases, batched, size, total, repeats)
+        for size in batches:
+            total = max(size, per_alert_n)
+            ways[f"batch of {size}, no email"] = await timed(
+                cases, batched_inbox_only, size, total, repeats
+            )
+        found["ways"] = ways
+        alerts = await cases.alerts(profile_batch)
+        profile = cProfile.Profile()
+        profile.enable()
+        await delivery.deliver(alerts)
+        profile.disable()
+        found[f"profiled_split_batch_of_{profile_batch}_ms_per_alert"] = _split(
+            profile, profile_batch
+        )
         found["emails_received"] = len(mailbox.message_ids)
+        found["emails_unique_message_ids"] = len(set(mailbox.message_ids))
+        email.close()
+    found["load_average_after"] = load_average()
     await engine.dispose()
     return found
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _request(action: NotifyAction) -> NotifyEscalationInput:
-    return NotifyEscalationInput(action=action, team="T1", allocated_worker="SW-1")
-
-
-async def prepared(
-    read_model: ReadModel, records: ReadModelActivities, n: int, prefix: str
-) -> list[tuple[RecordActionsInput, NotifyAction, Any]]:
-    """Storm alerts for n new cases, the cases already opened in the read model."""
-    alerts = storm_alerts(n, f"P{prefix}")
-    for opened, _, _ in alerts:
-        await read_model.upsert_case(
-            opened.case_ref, "child-protection", "x", "T1", "SW-1", local_date(_now())
-        )
-        await records.record_actions(opened)
-    return alerts
 
 
 def _split(profile: cProfile.Profile, n: int) -> dict[str, float]:
@@ -242,21 +243,27 @@ def _split(profile: cProfile.Profile, n: int) -> dict[str, float]:
     split: dict[str, float] = {}
     for (_, _, function), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
         if function in STEPS:
-            split[f"{function}_ms"] = round(
-                split.get(f"{function}_ms", 0.0) + cumulative / n * 1000, 2
-            )
+            split[function] = round(split.get(function, 0.0) + cumulative / n * 1000, 3)
     return split
 
 
 def main() -> None:
     """Measure and print."""
     parse = argparse.ArgumentParser(prog="python -m bench.profile_notify")
-    parse.add_argument("--n", type=int, default=300)
+    parse.add_argument("--repeats", type=int, default=5)
+    parse.add_argument("--n", type=int, default=200, help="alerts per run of the per-alert ways")
+    parse.add_argument("--batches", type=int, nargs="+", default=[1, 50, 200, 500])
+    parse.add_argument("--profile-batch", type=int, default=200)
     parse.add_argument("--out", type=Path, default=None)
     args = parse.parse_args()
-    found = asyncio.run(measure(args.n, Path(tempfile.mkdtemp(prefix="caseclock-notify-"))))
+    folder = Path(tempfile.mkdtemp(prefix="caseclock-notify-"))
+    found = asyncio.run(measure(folder, args.repeats, args.n, args.batches, args.profile_batch))
     print(json.dumps(found, indent=2))
-    write_result("profile_notify", {"n": args.n, "ways": found}, args.out)
+    write_result(
+        "profile_notify",
+        {"n": args.n, "repeats": args.repeats, "batches": args.batches, **found},
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ The directory is loaded from a YAML file (:class:`DirectorySeed`) into the datab
 the read model keeps it; staff details are staff data, never data about a child.
 """
 
-from collections.abc import Sequence
-from datetime import date
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import NamedTuple, Self
 
 import structlog
 import yaml
@@ -32,6 +33,8 @@ from caseclock.db.directory_rows import (
 from caseclock.db.models import Absence, Service, Staff, Team
 
 UNALLOCATED = "unallocated"
+# Cached resolutions kept at most (a storm of thousands of distinct cases must not grow it).
+_CACHE_LIMIT = 10_000
 """``covering_for`` of a team manager told in place of an unallocated case's worker."""
 
 
@@ -215,40 +218,102 @@ async def load_directory(
 # Resolution ----------------------------------------------------------------------------
 
 
-class _Resolution:
-    """One call of :meth:`Directory.resolve`: the case's team, the day, and what was read."""
+class _Lookups:
+    """Directory reads in one session, each made once (a batch resolves many alerts).
 
-    def __init__(self, session: AsyncSession, team: str, on: date) -> None:
+    Staff, teams and services come through the session's identity map; the query results
+    below are memoised here, so a batch of alerts for the same teams reads each row once.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._absences: dict[tuple[str, date], Absence | None] = {}
+        self._directors: list[str] | None = None
+        self._led: dict[str, str | None] = {}
+        self._first_team: dict[tuple[JobRole, str], str | None] = {}
+
+    async def staff(self, code: str) -> Staff | None:
+        return await self.session.get(Staff, code)
+
+    async def team(self, code: str) -> Team | None:
+        return await self.session.get(Team, code)
+
+    async def service(self, code: str) -> Service | None:
+        return await self.session.get(Service, code)
+
+    async def absence(self, code: str, on: date) -> Absence | None:
+        """The absence of ``code`` on ``on`` (one with cover first), or None."""
+        if (code, on) not in self._absences:
+            query = (
+                select(Absence)
+                .where(Absence.staff_code == code, Absence.starts_on <= on)
+                .where(Absence.ends_on >= on)
+                .order_by(Absence.cover_code.is_(None), Absence.starts_on.desc())
+            )
+            found = (await self.session.scalars(query.limit(1))).first()
+            self._absences[code, on] = found
+        return self._absences[code, on]
+
+    async def directors(self) -> list[str]:
+        if self._directors is None:
+            query = select(Staff.code).where(
+                Staff.role == JobRole.DIRECTOR.value, Staff.active.is_(True)
+            )
+            self._directors = list(await self.session.scalars(query.order_by(Staff.code)))
+        return self._directors
+
+    async def team_led_by(self, code: str) -> str | None:
+        if code not in self._led:
+            query = select(Team.code).where(Team.manager_code == code)
+            self._led[code] = await self.session.scalar(query)
+        return self._led[code]
+
+    async def first_team_of_service_run_by(self, role: JobRole, code: str) -> str | None:
+        """The first team (by code) of the first service where ``code`` holds ``role``."""
+        if (role, code) not in self._first_team:
+            column = (
+                Service.service_manager_code
+                if role is JobRole.SERVICE_MANAGER
+                else Service.head_of_service_code
+            )
+            service = await self.session.scalar(
+                select(Service.code).where(column == code).order_by(Service.code)
+            )
+            team = None
+            if service is not None:
+                query = select(Team.code).where(Team.service_code == service).order_by(Team.code)
+                team = await self.session.scalar(query.limit(1))
+            self._first_team[role, code] = team
+        return self._first_team[role, code]
+
+
+class _Resolution:
+    """One resolution: the case's team, the day, and the batch's lookups."""
+
+    def __init__(self, lookups: _Lookups, team: str, on: date) -> None:
+        self.lookups = lookups
         self.team = team
         self.on = on
 
     async def staff(self, code: str) -> Staff | None:
-        return await self.session.get(Staff, code)
+        return await self.lookups.staff(code)
 
     async def available(self, person: Staff) -> bool:
         return person.active and await self.absence(person.code) is None
 
     async def absence(self, code: str) -> Absence | None:
-        query = (
-            select(Absence)
-            .where(Absence.staff_code == code, Absence.starts_on <= self.on)
-            .where(Absence.ends_on >= self.on)
-            .order_by(Absence.cover_code.is_(None), Absence.starts_on.desc())
-        )
-        return (await self.session.scalars(query.limit(1))).first()
+        return await self.lookups.absence(code, self.on)
 
     async def holders(self, role: JobRole, team_code: str | None) -> list[str]:
         """The staff codes in a post of ``team_code``'s line (the director's is the same)."""
         if role is JobRole.DIRECTOR:
-            query = select(Staff.code).where(Staff.role == role.value, Staff.active.is_(True))
-            return list(await self.session.scalars(query.order_by(Staff.code)))
-        team = await self.session.get(Team, team_code) if team_code else None
+            return await self.lookups.directors()
+        team = await self.lookups.team(team_code) if team_code else None
         if team is None:
             return []
         if role is JobRole.TEAM_MANAGER:
             return [team.manager_code] if team.manager_code else []
-        service = await self.session.get(Service, team.service_code)
+        service = await self.lookups.service(team.service_code)
         code = None
         if service is not None and role is JobRole.SERVICE_MANAGER:
             code = service.service_manager_code
@@ -269,22 +334,10 @@ class _Resolution:
         role = JobRole(person.role)
         team_code = person.team_code or self.team
         if role is JobRole.TEAM_MANAGER:
-            led = await self.session.scalar(
-                select(Team.code).where(Team.manager_code == person.code)
-            )
-            team_code = led or team_code
+            team_code = await self.lookups.team_led_by(person.code) or team_code
         elif role in (JobRole.SERVICE_MANAGER, JobRole.HEAD_OF_SERVICE):
-            column = (
-                Service.service_manager_code
-                if role is JobRole.SERVICE_MANAGER
-                else Service.head_of_service_code
-            )
-            service = await self.session.scalar(
-                select(Service.code).where(column == person.code).order_by(Service.code)
-            )
-            if service is not None:
-                query = select(Team.code).where(Team.service_code == service).order_by(Team.code)
-                team_code = await self.session.scalar(query.limit(1)) or team_code
+            first = await self.lookups.first_team_of_service_run_by(role, person.code)
+            team_code = first or team_code
         return await self.above(role, team_code, exclude=person.code)
 
     async def reach(
@@ -317,17 +370,56 @@ class _Resolution:
         return await self.reach(manager, role, covering_for or code, tried) if manager else None
 
 
+class ResolveRequest(NamedTuple):
+    """What :meth:`Directory.resolve_many` resolves: a case's team and worker, roles, a day."""
+
+    team: str
+    allocated_worker: str | None
+    roles: tuple[str, ...]
+    on: date
+
+
+def unknown_roles_error(roles: Sequence[str]) -> str | None:
+    """Why ``roles`` cannot be resolved (some are not job roles), or None if they can."""
+    unknown = [role for role in roles if role not in _ROLE_CODES]
+    if not unknown:
+        return None
+    known = ", ".join(JobRole)
+    return f"unknown role(s) {', '.join(map(repr, unknown))}; roles are {known}"
+
+
+_ROLE_CODES = frozenset(role.value for role in JobRole)
+
+
 class Directory:
     """Finds the people to alert for a case, from the directory in the database.
 
     Args:
         session_factory: Sessions for the database holding the directory.
+        cache_ttl: How long a resolution may be reused by later calls in this process;
+            zero (the default) reads the directory afresh on every call. Directory edits
+            made elsewhere (the admin API, a seed load) show after at most this long, and
+            :meth:`clear_cache` drops everything at once.
+        now: A monotonic clock in seconds, replaceable in tests.
 
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        cache_ttl: timedelta = timedelta(0),
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = session_factory
         self._log = structlog.get_logger(__name__)
+        self._ttl = cache_ttl.total_seconds()
+        self._now = now
+        self._cache: dict[ResolveRequest, tuple[float, list[Recipient]]] = {}
+
+    def clear_cache(self) -> None:
+        """Forget every cached resolution (after a directory edit in this process)."""
+        self._cache.clear()
 
     async def resolve(
         self, team: str, allocated_worker: str | None, roles: Sequence[str], on: date
@@ -348,17 +440,48 @@ class Directory:
             ValueError: If a role is not one of the job roles.
 
         """
-        unknown = [role for role in roles if role not in {r.value for r in JobRole}]
-        if unknown:
-            known = ", ".join(JobRole)
-            msg = f"unknown role(s) {', '.join(map(repr, unknown))}; roles are {known}"
-            raise ValueError(msg)
+        request = ResolveRequest(team, allocated_worker, tuple(roles), on)
+        return (await self.resolve_many([request]))[0]
+
+    async def resolve_many(self, requests: Sequence[ResolveRequest]) -> list[list[Recipient]]:
+        """:meth:`resolve` for many alerts in one session, each distinct request once.
+
+        Returns:
+            The recipients of each request, in order.
+
+        Raises:
+            ValueError: If a role of any request is not one of the job roles.
+
+        """
+        for request in requests:
+            error = unknown_roles_error(request.roles)
+            if error is not None:
+                raise ValueError(error)
+        now = self._now()
+        found: dict[ResolveRequest, list[Recipient]] = {}
+        for request in requests:
+            cached = self._cache.get(request)
+            if cached is not None and now - cached[0] < self._ttl:
+                found[request] = cached[1]
+        missing = [request for request in dict.fromkeys(requests) if request not in found]
+        if missing:
+            async with self._sessions() as session:
+                lookups = _Lookups(session)
+                for request in missing:
+                    found[request] = await self._resolve_one(lookups, request)
+            if self._ttl > 0:
+                if len(self._cache) > _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache.update((request, (now, found[request])) for request in missing)
+        # Recipients are frozen models, so the lists are copied but their items shared.
+        return [list(found[request]) for request in requests]
+
+    async def _resolve_one(self, lookups: _Lookups, request: ResolveRequest) -> list[Recipient]:
         recipients: dict[str, Recipient] = {}
-        async with self._sessions() as session:
-            resolution = _Resolution(session, team, on)
-            for role in map(JobRole, roles):
-                for found in await self._resolve_role(resolution, role, allocated_worker):
-                    recipients.setdefault(found.staff_code, found)
+        resolution = _Resolution(lookups, request.team, request.on)
+        for role in map(JobRole, request.roles):
+            for found in await self._resolve_role(resolution, role, request.allocated_worker):
+                recipients.setdefault(found.staff_code, found)
         return list(recipients.values())
 
     async def _resolve_role(

@@ -7,11 +7,13 @@ killed after sending but before marking may send once more after the lease. That
 at-least-once floor of any side effect outside the database.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple, TypeVar
 
 import structlog
 from sqlalchemy import func, or_, select, update
@@ -30,6 +32,19 @@ MAX_ERROR_LENGTH = 2000
 # Bulk UPDATEs here never touch objects loaded in the session; skip the ORM's bookkeeping.
 NO_UPDATE = {"synchronize_session": False}
 DELIVERY_KEY = ["escalation_key", "staff_code", "channel"]
+# The channel that is only a database row: claimed and marked sent in one transaction.
+INBOX = "inbox"
+# Values bound in one IN list: well under SQLite's (32,766) and asyncpg's (32,767) limits.
+IN_LIST_CHUNK = 500
+
+_T = TypeVar("_T")
+
+
+def chunked(items: Sequence[_T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[_T]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 class DeliveryStatus(StrEnum):
@@ -38,6 +53,38 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class DeliveryKey(NamedTuple):
+    """One delivery: an escalation, a member of staff, a channel."""
+
+    escalation_key: str
+    staff_code: str
+    channel: str
+
+
+class ClaimState(StrEnum):
+    """What a batch claim found for one delivery."""
+
+    CLAIMED = "claimed"
+    """This sender holds the claim (under lease) and must send, then mark it."""
+    SENT_NOW = "sent_now"
+    """A database-only channel (the inbox): delivered and marked sent in the claim."""
+    ALREADY_SENT = "already_sent"
+    IN_PROGRESS = "in_progress"
+    """Another sender holds a live claim."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A batch claim's answer for one delivery; ``delivery_id`` is set when CLAIMED."""
+
+    state: ClaimState
+    delivery_id: int | None = None
+
+
+def _first_status(channel: str) -> str:
+    return (DeliveryStatus.SENT if channel == INBOX else DeliveryStatus.PENDING).value
 
 
 def utc_now() -> datetime:
@@ -66,6 +113,11 @@ class DeliveryLedger:
         self._claim_lease = claim_lease
         self._now = now
         self._log = structlog.get_logger(__name__)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        """How long a delivery claim holds before another sender may take it."""
+        return self._claim_lease
 
     @asynccontextmanager
     async def _escalation_write(self, key: str) -> AsyncIterator[AsyncSession]:
@@ -184,6 +236,166 @@ class DeliveryLedger:
                 )
             )
 
+    async def _claim_deliveries(
+        self, session: AsyncSession, wanted: Collection[DeliveryKey], now: datetime
+    ) -> dict[DeliveryKey, Claim]:
+        """Claim many deliveries inside the caller's write transaction.
+
+        Their escalations must be written already (in this transaction). New deliveries are
+        inserted claimed (``ON CONFLICT DO NOTHING RETURNING``); failed ones and those whose
+        claim ran out are claimed again; inbox deliveries are inserted or claimed as sent,
+        with their inbox items, since the row and its "sent" commit together.
+        """
+        until = now + self._claim_lease
+        order = sorted(set(wanted))  # one order for every sender: no lock-order deadlocks
+        rows = [
+            {
+                "escalation_key": want.escalation_key,
+                "staff_code": want.staff_code,
+                "channel": want.channel,
+                "status": _first_status(want.channel),
+                "attempts": 1,
+                "claimed_until": None if want.channel == INBOX else until,
+                "sent_at": now if want.channel == INBOX else None,
+            }
+            for want in order
+        ]
+        claims: dict[DeliveryKey, Claim] = {}
+        if rows:
+            insert = (
+                insert_for(session, Delivery)
+                .on_conflict_do_nothing(index_elements=DELIVERY_KEY)
+                .returning(
+                    Delivery.id, Delivery.escalation_key, Delivery.staff_code, Delivery.channel
+                )
+            )
+            for row in await session.execute(insert, rows):
+                key = DeliveryKey(row.escalation_key, row.staff_code, row.channel)
+                state = ClaimState.SENT_NOW if key.channel == INBOX else ClaimState.CLAIMED
+                claims[key] = Claim(state, row.id)
+        rest = [want for want in order if want not in claims]
+        if rest:
+            claims |= await self._claim_existing(session, rest, now, until)
+        inbox = [key for key, claim in claims.items() if claim.state is ClaimState.SENT_NOW]
+        if inbox:
+            items = insert_for(session, InboxItem).on_conflict_do_nothing(
+                index_elements=["staff_code", "escalation_key"]
+            )
+            await session.execute(
+                items,
+                [
+                    {"staff_code": key.staff_code, "escalation_key": key.escalation_key}
+                    | {"created_at": now}
+                    for key in inbox
+                ],
+            )
+        return claims
+
+    async def _claim_existing(
+        self, session: AsyncSession, rest: Sequence[DeliveryKey], now: datetime, until: datetime
+    ) -> dict[DeliveryKey, Claim]:
+        """Deliveries already in the ledger: sent, claimed elsewhere, or ours again."""
+        found = await self._ledger_rows(session, rest)
+        claims: dict[DeliveryKey, Claim] = {}
+        retry: dict[int, DeliveryKey] = {}
+        for key in rest:
+            if key not in found:  # pragma: no cover - the insert just met it
+                claims[key] = Claim(ClaimState.IN_PROGRESS)
+                continue
+            row_id, status, claimed_until = found[key]
+            if status == DeliveryStatus.SENT:
+                claims[key] = Claim(ClaimState.ALREADY_SENT)
+            elif claimed_until is not None and claimed_until >= now:
+                claims[key] = Claim(ClaimState.IN_PROGRESS)
+            else:
+                retry[row_id] = key
+        inbox_ids = [row_id for row_id, key in retry.items() if key.channel == INBOX]
+        other_ids = [row_id for row_id, key in retry.items() if key.channel != INBOX]
+        sent_now = {"status": DeliveryStatus.SENT.value, "claimed_until": None, "sent_at": now}
+        sent_now["last_error"] = None
+        pending = {"status": DeliveryStatus.PENDING.value, "claimed_until": until}
+        taken: set[int] = set()
+        for ids, values in ((inbox_ids, sent_now), (other_ids, pending)):
+            for id_chunk in chunked(sorted(ids)):
+                again = (
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_(id_chunk),
+                        Delivery.status != DeliveryStatus.SENT.value,
+                        or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+                    )
+                    .values(attempts=Delivery.attempts + 1, **values)
+                    .returning(Delivery.id)
+                    .execution_options(**NO_UPDATE)
+                )
+                taken.update((await session.execute(again)).scalars())
+        for row_id, key in retry.items():
+            if row_id not in taken:  # changed under us since the read: leave it alone
+                claims[key] = Claim(ClaimState.IN_PROGRESS)
+            elif key.channel == INBOX:
+                claims[key] = Claim(ClaimState.SENT_NOW, row_id)
+            else:
+                claims[key] = Claim(ClaimState.CLAIMED, row_id)
+        return claims
+
+    @staticmethod
+    async def _ledger_rows(
+        session: AsyncSession, wanted: Sequence[DeliveryKey]
+    ) -> dict[DeliveryKey, tuple[int, str, datetime | None]]:
+        """Id, status and claim of each wanted delivery that is in the ledger."""
+        found: dict[DeliveryKey, tuple[int, str, datetime | None]] = {}
+        wanted_set = set(wanted)
+        for chunk in chunked(sorted({want.escalation_key for want in wanted})):
+            query = select(
+                Delivery.id,
+                Delivery.escalation_key,
+                Delivery.staff_code,
+                Delivery.channel,
+                Delivery.status,
+                Delivery.claimed_until,
+            ).where(Delivery.escalation_key.in_(chunk))
+            for row in await session.execute(query):
+                key = DeliveryKey(row.escalation_key, row.staff_code, row.channel)
+                if key in wanted_set:
+                    found[key] = (row.id, row.status, row.claimed_until)
+        return found
+
+    async def mark_batch(self, sent: Sequence[int], failed: Mapping[int, str]) -> None:
+        """Record the outcome of claimed deliveries, by id, in one transaction.
+
+        Sent ones keep their first sent time; failed ones release their claim and keep the
+        error, unless they were sent meanwhile.
+        """
+        if not sent and not failed:
+            return
+        now = self._now()
+        by_error: dict[str, list[int]] = {}
+        for row_id, error in failed.items():
+            by_error.setdefault(error[:MAX_ERROR_LENGTH], []).append(row_id)
+        async with self._sessions.begin() as session:
+            for chunk in chunked(sorted(sent)):
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(chunk))
+                    .values(
+                        status=DeliveryStatus.SENT.value,
+                        sent_at=func.coalesce(Delivery.sent_at, now),
+                        claimed_until=None,
+                        last_error=None,
+                    )
+                    .execution_options(**NO_UPDATE)
+                )
+            for error, ids in by_error.items():
+                for chunk in chunked(sorted(ids)):
+                    await session.execute(
+                        update(Delivery)
+                        .where(Delivery.id.in_(chunk), Delivery.status != DeliveryStatus.SENT.value)
+                        .values(
+                            status=DeliveryStatus.FAILED.value, claimed_until=None, last_error=error
+                        )
+                        .execution_options(**NO_UPDATE)
+                    )
+
     async def delivery_sent(self, key: str, staff_code: str, channel: str) -> bool:
         """Whether this delivery has been marked sent (to tell "done" from "claimed elsewhere")."""
         query = select(Delivery.status).where(
@@ -193,6 +405,23 @@ class DeliveryLedger:
         )
         async with self._sessions() as session:
             return await session.scalar(query) == DeliveryStatus.SENT.value
+
+    async def delivery_rows(self, keys: Sequence[str]) -> dict[DeliveryKey, tuple[str, int]]:
+        """Status and attempts of every delivery of these escalations (tests, benchmarks)."""
+        found: dict[DeliveryKey, tuple[str, int]] = {}
+        async with self._sessions() as session:
+            for chunk in chunked(sorted(set(keys))):
+                query = select(
+                    Delivery.escalation_key,
+                    Delivery.staff_code,
+                    Delivery.channel,
+                    Delivery.status,
+                    Delivery.attempts,
+                ).where(Delivery.escalation_key.in_(chunk))
+                for row in await session.execute(query):
+                    key = DeliveryKey(row.escalation_key, row.staff_code, row.channel)
+                    found[key] = (row.status, row.attempts)
+        return found
 
     async def delivery_counts(self) -> dict[str, int]:
         """Sent deliveries per escalation key (for tests and benchmarks)."""

@@ -11,9 +11,10 @@ Writes start with a write statement, which takes SQLite's write lock at once; re
 and writing later would risk a ``SQLITE_BUSY`` that the busy timeout cannot retry.
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,8 +28,16 @@ from caseclock.core.actions import (
     RecordStageAction,
 )
 from caseclock.db import ReadModelError, UnknownCaseError, UnknownEscalationError
-from caseclock.db.deliveries import NO_UPDATE, DeliveryLedger, DeliveryStatus
-from caseclock.db.engine import insert_for
+from caseclock.db.deliveries import (
+    NO_UPDATE,
+    Claim,
+    ClaimState,
+    DeliveryKey,
+    DeliveryLedger,
+    DeliveryStatus,
+    chunked,
+)
+from caseclock.db.engine import Insert, insert_for
 from caseclock.db.models import AuditEntry, Case, CaseStage, Clock, Escalation, Event
 from caseclock.db.views import (
     CaseView,
@@ -40,12 +49,64 @@ from caseclock.db.views import (
 )
 
 __all__ = [
+    "AlertClaims",
+    "Claim",
+    "ClaimState",
+    "DeliveryKey",
     "DeliveryStatus",
     "ReadModel",
     "ReadModelError",
     "UnknownCaseError",
     "UnknownEscalationError",
 ]
+
+
+# Columns an upsert of an escalation leaves alone: its identity, and a manager's answer.
+_ESCALATION_KEPT = frozenset(
+    {"key", "created_at", "acknowledged_at", "acknowledged_by", "acknowledgement_note"}
+)
+
+
+@dataclass(frozen=True)
+class AlertClaims:
+    """What :meth:`ReadModel.record_alerts_and_claim` did.
+
+    Attributes:
+        claims: Each delivery's claim.
+        unknown_cases: Case references not in the read model, whose alerts were left out.
+
+    """
+
+    claims: dict[DeliveryKey, Claim]
+    unknown_cases: frozenset[str]
+
+
+def _escalation_row(action: NotifyAction, now: datetime) -> dict[str, Any]:
+    return {
+        "key": action.key,
+        "case_ref": action.case_ref,
+        "clock_id": action.clock_id,
+        "clock_title": action.clock_title,
+        "occurrence": action.occurrence,
+        "level": action.level,
+        "level_name": action.level_name,
+        "covers_levels": list(action.covers_levels),
+        "state": action.state.value,
+        "roles": list(action.roles),
+        "fire_at": action.fire_at,
+        "due_at": action.deadline.due_at,
+        "what_to_do": action.what_to_do,
+        "created_at": now,
+    }
+
+
+def _escalation_upsert(stmt: Insert) -> Any:
+    set_ = {c.name: c for c in stmt.excluded if c.name not in _ESCALATION_KEPT}
+    return stmt.on_conflict_do_update(index_elements=["key"], set_=set_)
+
+
+def _by_key(action: NotifyAction) -> str:
+    return action.key
 
 
 class ReadModel(DeliveryLedger):
@@ -278,30 +339,64 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._case_write(action.case_ref) as session:
-            stmt = insert_for(session, Escalation).values(
-                key=action.key,
-                case_ref=action.case_ref,
-                clock_id=action.clock_id,
-                clock_title=action.clock_title,
-                occurrence=action.occurrence,
-                level=action.level,
-                level_name=action.level_name,
-                covers_levels=list(action.covers_levels),
-                state=action.state.value,
-                roles=list(action.roles),
-                fire_at=action.fire_at,
-                due_at=action.deadline.due_at,
-                what_to_do=action.what_to_do,
-                created_at=self._now(),
-            )
-            kept = {"key", "created_at", "acknowledged_at", "acknowledged_by"}
-            kept.add("acknowledgement_note")
-            set_ = {c.name: c for c in stmt.excluded if c.name not in kept}
-            await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=set_))
+            stmt = insert_for(session, Escalation).values(_escalation_row(action, self._now()))
+            await session.execute(_escalation_upsert(stmt))
             view = await self._escalation(session, action.key)
         if view is None:  # pragma: no cover - the row was written in this transaction
             raise UnknownEscalationError(action.key)
         return view
+
+    async def record_alerts_and_claim(
+        self, actions: Sequence[NotifyAction], wanted: Collection[DeliveryKey]
+    ) -> AlertClaims:
+        """Record many alerts and claim their deliveries, in one write transaction.
+
+        Each escalation is upserted as :meth:`record_escalation` does, then its deliveries
+        are claimed (see :class:`ClaimState`): inbox deliveries are delivered and marked sent
+        at once, the others are claimed under lease for the caller to send and then mark
+        with :meth:`mark_batch`. Alerts whose case is not in the read model are left out and
+        named in the answer; every other alert is still recorded.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: If the database fails.
+
+        """
+        try:
+            return await self._record_and_claim(actions, wanted, frozenset())
+        except IntegrityError:
+            refs = {action.case_ref for action in actions}
+            unknown = frozenset(refs - await self._known_cases(refs))
+            if not unknown:
+                raise
+        keep = [action for action in actions if action.case_ref not in unknown]
+        keys = {action.key for action in keep}
+        rest = [want for want in wanted if want.escalation_key in keys]
+        return await self._record_and_claim(keep, rest, unknown)
+
+    async def _record_and_claim(
+        self,
+        actions: Sequence[NotifyAction],
+        wanted: Collection[DeliveryKey],
+        unknown: frozenset[str],
+    ) -> AlertClaims:
+        now = self._now()
+        # Sorted by key, so that two senders of overlapping batches lock rows in one order.
+        rows = [_escalation_row(action, now) for action in sorted(actions, key=_by_key)]
+        if not rows:
+            return AlertClaims(claims={}, unknown_cases=unknown)
+        async with self._sessions.begin() as session:
+            # The write comes first: it takes SQLite's write lock before anything is read.
+            await session.execute(_escalation_upsert(insert_for(session, Escalation)), rows)
+            claims = await self._claim_deliveries(session, wanted, now)
+        return AlertClaims(claims=claims, unknown_cases=unknown)
+
+    async def _known_cases(self, refs: Collection[str]) -> set[str]:
+        known: set[str] = set()
+        async with self._sessions() as session:
+            for chunk in chunked(sorted(refs)):
+                query = select(Case.case_ref).where(Case.case_ref.in_(chunk))
+                known.update(await session.scalars(query))
+        return known
 
     async def acknowledge(self, key: str, staff_code: str, note: str) -> EscalationView:
         """Record that a member of staff has seen an alert and acted, with their note.

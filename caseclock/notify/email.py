@@ -1,5 +1,10 @@
 """Deliver an alert by email over SMTP (stdlib ``smtplib``, run in a worker thread).
 
+A batch of emails goes over one SMTP session; sessions are kept open (a few, briefly) for
+the next batch. A connection the server dropped while idle is opened again before the
+message is sent (a drop before ``MAIL FROM`` cannot have delivered anything); a drop after
+it fails that email only, for the caller to retry.
+
 Each message carries a ``Message-ID`` derived from the idempotency key and the recipient,
 so a retried activity produces the same id and a mail system that de-duplicates by
 ``Message-ID`` drops the repeat. ``X-Caseclock-Key`` carries the key itself for audit.
@@ -7,10 +12,16 @@ so a retried activity produces the same id and a mail system that de-duplicates 
 
 import asyncio
 import hashlib
+import io
 import smtplib
 import ssl
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
@@ -18,6 +29,14 @@ from caseclock.notify.message import AlertMessage
 from caseclock.settings import SmtpSettings
 
 KEY_HEADER = "X-Caseclock-Key"
+# Open SMTP sessions kept for the next batch, and how long one may sit idle before reuse.
+MAX_IDLE_SESSIONS = 4
+IDLE_SECONDS = 30.0
+SMTP_OK = 250
+SMTP_WILL_FORWARD = 251
+SMTP_CLOSING = 421
+# Errors after which the server answered and the session was reset: it can carry the next.
+_ANSWERED = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
 
 
 class EmailError(Exception):
@@ -40,6 +59,15 @@ class EmailDeliveryError(EmailError):
     def __init__(self, message: str, smtp_code: int | None = None) -> None:
         super().__init__(message)
         self.smtp_code = smtp_code
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """One alert email to send: the recipient, the rendered alert, the notify action's key."""
+
+    to_address: str
+    message: AlertMessage
+    idempotency_key: str
 
 
 def message_id(idempotency_key: str, to_address: str, domain: str) -> str:
@@ -83,6 +111,8 @@ class EmailSender:
         self._tls_context = tls_context or ssl.create_default_context()
         domain = parseaddr(settings.sender)[1].rpartition("@")[2]
         self._domain = domain or "caseclock.invalid"
+        self._lock = threading.Lock()
+        self._idle: list[tuple[smtplib.SMTP, float]] = []
 
     @property
     def enabled(self) -> bool:
@@ -132,39 +162,217 @@ class EmailSender:
         Raises:
             EmailNotConfiguredError: Email is switched off.
             EmailDeliveryError: The server was unreachable or refused the message.
+            ValueError: The key or address contains a line break or control character.
 
         """
-        if not self.enabled:
-            msg = (
-                f"email is not configured (CASECLOCK_SMTP__HOST is empty); alert {idempotency_key}"
-            )
-            raise EmailNotConfiguredError(msg)
-        mail = self.compose(to_address, message, idempotency_key)
-        await asyncio.to_thread(self._deliver, mail, to_address, idempotency_key)
+        [error] = await self.send_many([OutgoingEmail(to_address, message, idempotency_key)])
+        if error is not None:
+            raise error
 
-    def _deliver(self, mail: EmailMessage, to_address: str, idempotency_key: str) -> None:
+    async def send_many(
+        self, emails: Sequence[OutgoingEmail], *, start_by: float | None = None
+    ) -> list[Exception | None]:
+        """Send many alert emails over one SMTP session, one after another.
+
+        Args:
+            emails: The emails to send.
+            start_by: A ``time.monotonic()`` instant after which no email is started (the
+                caller's claims run out); those left get an :class:`EmailDeliveryError`.
+
+        Returns:
+            For each email in order, None if the server accepted it, else the error
+            (:class:`EmailNotConfiguredError`, :class:`EmailDeliveryError`, or
+            ``ValueError`` for a control character in the key or address).
+
+        """
+        if not emails:
+            return []
+        if not self.enabled:
+            return [
+                EmailNotConfiguredError(
+                    "email is not configured (CASECLOCK_SMTP__HOST is empty); "
+                    f"alert {email.idempotency_key}"
+                )
+                for email in emails
+            ]
+        return await asyncio.to_thread(self._send_all, emails, start_by)
+
+    def close(self) -> None:
+        """Close the SMTP sessions kept open for the next batch."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp, _ in idle:
+            _quit(smtp)
+
+    # In the worker thread ---------------------------------------------------------------
+
+    def _send_all(
+        self, emails: Sequence[OutgoingEmail], start_by: float | None
+    ) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        smtp: smtplib.SMTP | None = None
+        reused = False
+        cannot_connect: Exception | None = None
+        try:
+            for email in emails:
+                key = email.idempotency_key
+                if start_by is not None and time.monotonic() > start_by:
+                    msg = (
+                        f"email of alert {key} not started: the delivery claim would run out "
+                        "first; it is retried later"
+                    )
+                    results.append(EmailDeliveryError(msg))
+                    continue
+                try:
+                    mail = self.compose(email.to_address, email.message, key)
+                except ValueError as exc:
+                    results.append(exc)
+                    continue
+                if cannot_connect is not None:
+                    # One failed connection fails the rest of the batch, without a wait each.
+                    results.append(self._error(cannot_connect, key))
+                    continue
+                if smtp is None:
+                    try:
+                        smtp, reused = self._session()
+                    except (smtplib.SMTPException, OSError) as exc:
+                        cannot_connect = exc
+                        results.append(self._error(exc, key))
+                        continue
+                try:
+                    smtp = self._transmit(smtp, reused, mail, email.to_address)
+                except (smtplib.SMTPException, OSError) as exc:
+                    results.append(self._error(exc, key))
+                    if smtp.sock is None or not isinstance(exc, _ANSWERED):
+                        smtp.close()
+                        smtp = None
+                    continue
+                reused = True
+                results.append(None)
+        finally:
+            if smtp is not None:
+                self._release(smtp)
+        return results
+
+    def _session(self) -> tuple[smtplib.SMTP, bool]:
+        """An open session: an idle one if there is a fresh one, else a new one."""
+        now = time.monotonic()
+        stale: list[smtplib.SMTP] = []
+        found: smtplib.SMTP | None = None
+        with self._lock:
+            while self._idle and found is None:
+                smtp, since = self._idle.pop()
+                if now - since < IDLE_SECONDS:
+                    found = smtp
+                else:
+                    stale.append(smtp)
+        for smtp in stale:
+            _quit(smtp)
+        if found is not None:
+            return found, True
+        return self._connect(), False
+
+    def _release(self, smtp: smtplib.SMTP) -> None:
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_SESSIONS:
+                self._idle.append((smtp, time.monotonic()))
+                return
+        _quit(smtp)
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self._settings
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+        try:
+            smtp.ehlo()
+            if settings.starttls:
+                smtp.starttls(context=self._tls_context)
+                smtp.ehlo()
+            if settings.username:
+                smtp.login(settings.username, settings.password.get_secret_value())
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _transmit(
+        self, smtp: smtplib.SMTP, reused: bool, mail: EmailMessage, to_address: str
+    ) -> smtplib.SMTP:
+        """Send one message; returns the session it went over (a new one after a drop).
+
+        Raises:
+            smtplib.SMTPException, OSError: As ``smtplib`` raises them.
+
+        """
+        sender = self._settings.sender
+        flat, options = _flatten(mail, (sender, to_address))
+        if smtp.does_esmtp and smtp.has_extn("size"):
+            options.append(f"size={len(flat)}")
+        try:
+            code, reply = smtp.mail(sender, options)
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            code, reply = SMTP_CLOSING, b"connection dropped while idle"
+        if code == SMTP_CLOSING and reused:  # nothing was sent: a new session may send it
+            smtp.close()
+            smtp = self._connect()
+            code, reply = smtp.mail(sender, options)
+        if code != SMTP_OK:
+            _reset(smtp, code)
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = smtp.rcpt(to_address)
+        if code not in (SMTP_OK, SMTP_WILL_FORWARD):
+            _reset(smtp, code)
+            raise smtplib.SMTPRecipientsRefused({to_address: (code, reply)})
+        code, reply = smtp.data(flat)
+        if code != SMTP_OK:
+            _reset(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return smtp
+
+    def _error(self, exc: Exception, idempotency_key: str) -> EmailDeliveryError:
+        """The delivery error for what ``smtplib`` raised, naming the server and the alert."""
         settings = self._settings
         where = f"{settings.host}:{settings.port}"
-        try:
-            with smtplib.SMTP(
-                settings.host, settings.port, timeout=settings.timeout_seconds
-            ) as smtp:
-                smtp.ehlo()
-                if settings.starttls:
-                    smtp.starttls(context=self._tls_context)
-                    smtp.ehlo()
-                if settings.username:
-                    smtp.login(settings.username, settings.password.get_secret_value())
-                smtp.send_message(mail, from_addr=settings.sender, to_addrs=[to_address])
-        except smtplib.SMTPResponseException as exc:
+        if isinstance(exc, smtplib.SMTPResponseException):
             error = exc.smtp_error
             reply = error.decode(errors="replace") if isinstance(error, bytes) else error
             msg = f"SMTP server {where} refused alert {idempotency_key}: {exc.smtp_code} {reply}"
-            raise EmailDeliveryError(msg, smtp_code=exc.smtp_code) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
+            failure = EmailDeliveryError(msg, smtp_code=exc.smtp_code)
+        elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in exc.recipients.values()]
             msg = f"SMTP server {where} refused the recipient of alert {idempotency_key}: {codes}"
-            raise EmailDeliveryError(msg, smtp_code=codes[0] if codes else None) from exc
-        except (smtplib.SMTPException, OSError) as exc:
+            failure = EmailDeliveryError(msg, smtp_code=codes[0] if codes else None)
+        else:
             msg = f"SMTP delivery of alert {idempotency_key} via {where} failed: {exc!r}"
-            raise EmailDeliveryError(msg) from exc
+            failure = EmailDeliveryError(msg)
+        failure.__cause__ = exc
+        return failure
+
+
+def _flatten(mail: EmailMessage, addresses: tuple[str, ...]) -> tuple[bytes, list[str]]:
+    """The message's bytes and MAIL options, as ``smtplib.SMTP.send_message`` makes them."""
+    with io.BytesIO() as out:
+        if all(address.isascii() for address in addresses):
+            BytesGenerator(out).flatten(mail, linesep="\r\n")
+            return out.getvalue(), []
+        # An address beyond ASCII needs SMTPUTF8, as send_message would ask for it.
+        BytesGenerator(out, policy=policy.SMTPUTF8).flatten(mail, linesep="\r\n")
+        return out.getvalue(), ["SMTPUTF8", "BODY=8BITMIME"]
+
+
+def _reset(smtp: smtplib.SMTP, code: int) -> None:
+    if code == SMTP_CLOSING:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()  # the refusal is what the caller reports, not the failed reset
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
