@@ -5,6 +5,7 @@ import os
 import shutil
 import sys
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,18 +20,25 @@ from temporalio.worker import Worker
 # The workflow sandbox re-imports this module; cryptography's native bindings cannot be
 # imported twice, so these come from outside the sandbox, as workflow modules do.
 with workflow.unsafe.imports_passed_through():
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from pydantic import BaseModel, SecretStr
 
+    from caseclock.calendar_source import build_england_and_wales_calendar
     from caseclock.codec import (
+        COMPRESSION_METADATA,
         ENCODING,
         KEY_ID_METADATA,
+        MAX_DECOMPRESSED_BYTES,
         EncryptionCodec,
         EncryptionKeyError,
+        PayloadDecompressionError,
         PayloadDecryptionError,
         data_converter,
         parse_keys,
     )
+    from caseclock.definition.loader import load_definition
     from caseclock.settings import EncryptionSettings
+    from workflows.case_types import Allocation, CaseWorkflowInput
 
 
 def key_entry(key_id: str, length: int = 32) -> str:
@@ -143,6 +151,206 @@ async def test_truncated_ciphertext_is_rejected() -> None:
 
     with pytest.raises(PayloadDecryptionError, match="too short"):
         await codec.decode([truncated])
+
+
+# Compression: zlib before encryption, flagged in the metadata and bound to the ciphertext.
+
+
+def fixed_key(key_id: str) -> tuple[str, bytes]:
+    key = os.urandom(32)
+    return f"{key_id}:{base64.b64encode(key).decode()}", key
+
+
+def large_payload(size: int = 20_000) -> Payload:
+    # Repetitive, like a definition: compresses well.
+    text = ("CASE-0001 strategy discussion within 3 working days; " * (size // 50))[:size]
+    return json_payload(text)
+
+
+def seal(key: bytes, plain: bytes, associated_data: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, plain, associated_data)
+
+
+def open_sealed(key: bytes, data: bytes, associated_data: bytes) -> bytes:
+    return AESGCM(key).decrypt(data[:12], data[12:], associated_data)
+
+
+async def test_large_payloads_are_compressed_then_encrypted() -> None:
+    entry, key = fixed_key("k1")
+    codec = EncryptionCodec(settings(entry))
+    original = large_payload()
+
+    (encrypted,) = await codec.encode([original])
+
+    assert encrypted.metadata[COMPRESSION_METADATA] == b"zlib"
+    assert len(encrypted.data) < len(original.SerializeToString()) // 10
+    inner = open_sealed(key, encrypted.data, b"k1;compression=zlib")
+    assert Payload.FromString(zlib.decompress(inner)) == original
+    assert await codec.decode([encrypted]) == [original]
+
+
+async def test_small_payloads_are_left_uncompressed_in_the_old_format() -> None:
+    entry, key = fixed_key("k1")
+    codec = EncryptionCodec(settings(entry))
+    original = json_payload("CASE-0001 " * 40)  # about 400 bytes: below the threshold
+
+    (encrypted,) = await codec.encode([original])
+
+    assert COMPRESSION_METADATA not in encrypted.metadata
+    # Exactly what the codec wrote before compression: the key id alone is bound.
+    assert Payload.FromString(open_sealed(key, encrypted.data, b"k1")) == original
+    assert await codec.decode([encrypted]) == [original]
+
+
+async def test_payloads_zlib_cannot_shrink_are_left_uncompressed() -> None:
+    codec = EncryptionCodec(settings(key_entry("k1")))
+    original = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(4_000))
+
+    (encrypted,) = await codec.encode([original])
+
+    assert COMPRESSION_METADATA not in encrypted.metadata
+    assert await codec.decode([encrypted]) == [original]
+
+
+async def test_compression_can_be_turned_off() -> None:
+    codec = EncryptionCodec(settings(key_entry("k1")), compress_above=None)
+    original = large_payload()
+
+    (encrypted,) = await codec.encode([original])
+
+    assert COMPRESSION_METADATA not in encrypted.metadata
+    assert await codec.decode([encrypted]) == [original]
+
+
+async def test_payloads_over_the_inflate_limit_are_stored_uncompressed() -> None:
+    # Whatever the codec compresses it must be able to decompress again.
+    codec = EncryptionCodec(settings(key_entry("k1")), max_decompressed_bytes=5_000)
+    original = large_payload(20_000)
+
+    (encrypted,) = await codec.encode([original])
+
+    assert COMPRESSION_METADATA not in encrypted.metadata
+    assert await codec.decode([encrypted]) == [original]
+
+
+async def test_large_payloads_written_before_compression_still_decode() -> None:
+    # The format before compression: a large payload encrypted whole, key id bound, no flag.
+    entry, key = fixed_key("k1")
+    original = large_payload()
+    old = Payload(
+        metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1"},
+        data=seal(key, original.SerializeToString(), b"k1"),
+    )
+
+    assert await EncryptionCodec(settings(entry)).decode([old]) == [original]
+
+
+async def test_removing_the_compression_flag_fails_authentication() -> None:
+    codec = EncryptionCodec(settings(key_entry("k1")))
+    (encrypted,) = await codec.encode([large_payload()])
+    stripped = Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1"}, data=encrypted.data)
+
+    with pytest.raises(PayloadDecryptionError, match="failed authentication"):
+        await codec.decode([stripped])
+
+
+async def test_adding_the_compression_flag_fails_authentication() -> None:
+    codec = EncryptionCodec(settings(key_entry("k1")))
+    (encrypted,) = await codec.encode([json_payload("x")])
+    flagged = Payload(
+        metadata={**encrypted.metadata, COMPRESSION_METADATA: b"zlib"}, data=encrypted.data
+    )
+
+    with pytest.raises(PayloadDecryptionError, match="failed authentication"):
+        await codec.decode([flagged])
+
+
+async def test_an_unknown_compression_is_a_clear_error() -> None:
+    codec = EncryptionCodec(settings(key_entry("k1")))
+    (encrypted,) = await codec.encode([large_payload()])
+    relabelled = Payload(
+        metadata={**encrypted.metadata, COMPRESSION_METADATA: b"zstd"}, data=encrypted.data
+    )
+
+    with pytest.raises(PayloadDecryptionError, match=r"compression b'zstd'; only zlib"):
+        await codec.decode([relabelled])
+
+
+async def test_a_decompression_bomb_is_refused() -> None:
+    # Authentic (made with the key), but 9 MiB once inflated: refused without inflating it.
+    entry, key = fixed_key("k1")
+    bomb = zlib.compress(bytes(MAX_DECOMPRESSED_BYTES + 1024 * 1024), 9)
+    assert len(bomb) < 20_000
+    crafted = Payload(
+        metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1", COMPRESSION_METADATA: b"zlib"},
+        data=seal(key, bomb, b"k1;compression=zlib"),
+    )
+
+    with pytest.raises(PayloadDecompressionError, match=r"more than 8,388,608 bytes"):
+        await EncryptionCodec(settings(entry)).decode([crafted])
+
+
+@pytest.mark.parametrize(
+    ("inner", "message"),
+    [
+        (b"not zlib at all", "not valid zlib data"),
+        (zlib.compress(b"x" * 1000)[:-6], "not one complete zlib stream"),
+        (zlib.compress(b"x" * 1000) + b"trailing", "not one complete zlib stream"),
+    ],
+    ids=["garbage", "truncated", "trailing"],
+)
+async def test_bad_zlib_inside_an_authentic_payload_is_a_clear_error(
+    inner: bytes, message: str
+) -> None:
+    entry, key = fixed_key("k1")
+    crafted = Payload(
+        metadata={"encoding": ENCODING, KEY_ID_METADATA: b"k1", COMPRESSION_METADATA: b"zlib"},
+        data=seal(key, inner, b"k1;compression=zlib"),
+    )
+
+    with pytest.raises(PayloadDecompressionError, match=message):
+        await EncryptionCodec(settings(entry)).decode([crafted])
+
+
+async def test_rotation_reads_compressed_payloads_of_the_old_key() -> None:
+    old, new = key_entry("2025-01"), key_entry("2026-01")
+    original = large_payload()
+    (from_old_key,) = await EncryptionCodec(settings(old)).encode([original])
+
+    assert await EncryptionCodec(settings(new, old)).decode([from_old_key]) == [original]
+
+
+def real_case_input() -> CaseWorkflowInput:
+    # A real case input: the child protection definition and the calendar a case opened
+    # in 2026 carries (the year before to 8 years ahead, as caseclock.cases.calendar_for).
+    root = Path(__file__).resolve().parent.parent
+    return CaseWorkflowInput(
+        case_ref="LA-000123",
+        allocation=Allocation(team="TM-AE", worker="SW-0042"),
+        definition=load_definition(root / "definitions" / "child-protection.yaml"),
+        calendar=build_england_and_wales_calendar(2025, 2034),
+    )
+
+
+async def test_a_case_input_shrinks_from_about_34_kb_to_about_6_kb() -> None:
+    value = real_case_input()
+    keys = settings(key_entry("k1"))
+    (before,) = await EncryptionCodec(keys, compress_above=None).encode(
+        pydantic_data_converter.payload_converter.to_payloads([value])
+    )
+    converter = data_converter(keys)
+
+    (after,) = await converter.encode([value])
+
+    before_bytes, after_bytes = len(before.SerializeToString()), len(after.SerializeToString())
+    print(
+        f"CaseWorkflowInput payload: {before_bytes:,} bytes encrypted, {after_bytes:,} compressed"
+    )
+    assert after.metadata[COMPRESSION_METADATA] == b"zlib"
+    assert before_bytes > 30_000
+    assert after_bytes < 8_000
+    assert await converter.decode([after], [CaseWorkflowInput]) == [value]
 
 
 SHORT_KEY = base64.b64encode(b"twenty-bytes-of-key!").decode()
