@@ -22,11 +22,12 @@ import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from itertools import pairwise
-from typing import Any, Self
+from typing import Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from caseclock.units import Counting, Unit
 
@@ -137,13 +138,6 @@ class WorkingCalendar(BaseModel, frozen=True):
     bank_holidays: tuple[Closure, ...]
     local_closures: tuple[Closure, ...] = ()
 
-    # Derived lookups, built once in model_post_init so every query is O(1). Built eagerly
-    # (not lazily) because pydantic compares private attributes in ``==``: two equal
-    # snapshots must not differ just because only one of them has been queried.
-    _non_working: frozenset[date] = PrivateAttr(default_factory=frozenset)
-    _reasons: dict[date, str] = PrivateAttr(default_factory=dict)
-    _closed_weekdays: tuple[date, ...] = PrivateAttr(default=())
-
     @field_validator("bank_holidays", "local_closures", mode="after")
     @classmethod
     def _sorted_and_unique(cls, closures: tuple[Closure, ...]) -> tuple[Closure, ...]:
@@ -183,17 +177,30 @@ class WorkingCalendar(BaseModel, frozen=True):
             )
         return self
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Build the O(1) lookup tables from the validated closures."""
+    # Derived lookups, built on first use from the validated closures. They are cached
+    # properties, not pydantic private attributes: they live in the instance __dict__,
+    # which model_dump, JSON and ``==`` ignore (only fields count), so a queried calendar
+    # still serializes and compares like a fresh one; and reading them is a plain
+    # attribute lookup, where a private attribute goes through BaseModel.__getattr__ at
+    # several microseconds a read, which was most of the cost of a working-day query.
+
+    @cached_property
+    def _reasons(self) -> dict[date, str]:
+        """Every non-working day listed (weekends aside), with the reason shown for it."""
         reasons = {c.day: f"Local closure: {c.name}" for c in self.local_closures}
         # Bank holiday names win when a local closure falls on the same day: the national
         # reason is the one a reader expects to see.
         reasons.update({c.day: c.name for c in self.bank_holidays})
-        self._reasons = reasons
-        self._non_working = frozenset(reasons)
-        # Sorted so that working_days_between and add_working_days can count the closed
-        # weekdays in any stretch of days with two bisections.
-        self._closed_weekdays = tuple(sorted(d for d in reasons if d.weekday() < 5))
+        return reasons
+
+    @cached_property
+    def _closed_weekdays(self) -> tuple[date, ...]:
+        """The listed days that fall Monday to Friday, sorted.
+
+        Sorted so that working_days_between and add_working_days can count the closed
+        weekdays in any stretch of days with two bisections.
+        """
+        return tuple(sorted(d for d in self._reasons if d.weekday() < 5))
 
     @staticmethod
     def _expected_id(
@@ -266,7 +273,7 @@ class WorkingCalendar(BaseModel, frozen=True):
 
         """
         self._check_in_range(d)
-        return d.weekday() < 5 and d not in self._non_working
+        return d.weekday() < 5 and d not in self._reasons
 
     def why_not_working(self, d: date) -> str | None:
         """Explain why ``d`` is not a working day, or return ``None`` if it is one.

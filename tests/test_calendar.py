@@ -267,6 +267,7 @@ def test_calendar_module_imports_nothing_impure() -> None:
         "caseclock",
         "collections",
         "datetime",
+        "functools",
         "hashlib",
         "itertools",
         "json",

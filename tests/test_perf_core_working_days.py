@@ -184,13 +184,15 @@ def test_the_calendar_edges_give_the_walks_answer(
 
 
 def test_a_queried_calendar_still_equals_and_serializes_as_a_fresh_one() -> None:
-    # Nothing is cached on the instance by a query: the snapshot that travels in workflow
-    # histories, and its equality with a copy, are untouched.
+    # A query caches lookups on the instance, never in its fields: the snapshot that
+    # travels in workflow histories, its equality with a copy and its hash are untouched.
     fresh = WorkingCalendar.model_validate_json(EW.model_dump_json())
     fresh.add_working_days(date(2026, 3, 2), 400)
     fresh.add_working_days(date(2026, 3, 2), -400)
 
     assert fresh == EW
+    assert fresh == WorkingCalendar.model_validate_json(EW.model_dump_json())  # never queried
+    assert hash(fresh) == hash(EW)
     assert fresh.model_dump_json() == EW.model_dump_json()
     assert set(WorkingCalendar.model_fields) == {
         "calendar_id",
