@@ -62,3 +62,21 @@ def test_asking_for_terms_leaves_the_definition_as_it_travels() -> None:
         "sooner_of",
         "window_opens",
     }
+
+
+def test_counts_hours_agrees_with_the_units_of_the_terms() -> None:
+    def deadline(raw: dict[str, object]) -> DeadlineSpec:
+        return DeadlineSpec.model_validate(raw)
+
+    hours = {"amount": 72, "unit": "hours"}
+    days = {"amount": 5, "unit": "working_days"}
+    specs = [clock.deadline for clock in DEFINITION.clocks.values()] + [
+        deadline(hours),
+        deadline(days),
+        deadline({"sooner_of": [days, hours]}),
+        deadline({"sooner_of": [days, {"amount": 2, "unit": "weeks"}]}),
+    ]
+
+    for spec in specs:
+        assert spec.counts_hours() == any(term.unit.value == "hours" for term in spec.terms())
+    assert [spec.counts_hours() for spec in specs[-4:]] == [True, False, True, False]

@@ -7,7 +7,6 @@ from caseclock.calendar import local_date
 from caseclock.core.events import CaseEvent, Rejection
 from caseclock.core.state import CaseState
 from caseclock.definition.schema import Definition, EventSpec, FieldSpec, FieldType
-from caseclock.units import Unit
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MAX_TEXT = 2000
@@ -75,7 +74,7 @@ def _hours_clock_needing_time(
     police protection ended within its 72 hours on the day they ran out.
     """
     for clock_id, spec in definition.clocks.items():
-        if not any(term.unit is Unit.HOURS for term in spec.deadline.terms()):
+        if not spec.deadline.counts_hours():
             continue
         occurrence = state.clocks.get(clock_id)
         running = occurrence is not None and occurrence.running

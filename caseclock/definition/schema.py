@@ -160,6 +160,14 @@ class DeadlineSpec(StrictModel):
             raise ValueError("a deadline needs both amount and unit")
         return _single_term(self.amount, self.unit, self.counting, self.from_event)
 
+    def counts_hours(self) -> bool:
+        """Whether any term is counted in hours, so that its events need a time of day.
+
+        Read from the fields rather than from :meth:`terms`: the core asks this of every
+        clock on every event, and most deadlines are a single term in days.
+        """
+        return self.unit is Unit.HOURS or any(t.unit is Unit.HOURS for t in self.sooner_of)
+
 
 class ExtensionSpec(StrictModel):
     """An event that lawfully extends a running clock, by an amount in one of its fields."""
