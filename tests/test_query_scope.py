@@ -186,7 +186,7 @@ async def test_filters_keep_their_meaning_with_the_clock_team_scope(database: Da
     # My work: running, and due within a week or already escalated.
     assert await world.work(scope) == {overdue, soon, escalated_later}
     rows = await world.queries.work(scope, WorkFilter(), NOW)
-    assert [row.case_ref for row in rows][0] == overdue
+    assert rows[0].case_ref == overdue
     assert {row.case_ref: row.overdue for row in rows}[soon] is False
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import TypeVarTuple
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, String, false, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, String, false, literal_column, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caseclock.core.actions import AlertState, ClockStatus
@@ -51,16 +51,20 @@ class Scope:
             )
         )
 
-    def where_clocks(self, query: Select[*_Row]) -> Select[*_Row]:
-        """Narrow a query on ``Clock`` to the clocks of the cases in scope.
+    def where_clocks(self, query: Select[*_Row], *conditions: ColumnElement[bool]) -> Select[*_Row]:
+        """Narrow a query on ``Clock`` to the clocks in scope that meet ``conditions``.
 
         Teams are matched on the clocks' own copy of their case's team
         (``ReadModel._copy_team_to_clocks`` keeps it equal to ``cases.team_code``), so the
         indexes on ``clocks.team_code`` serve it; a worker's own cases are found by their
-        allocation, through ``cases`` (by ``case_ref``, without requiring a join).
+        allocation, through ``cases``. A scope with both (a manager's: their teams and the
+        cases allocated to them) is the union of the two, each with the conditions, picked
+        by ``clocks.id``: an OR of the two would leave no index usable and both backends
+        would read the whole table. Give the query's filters as ``conditions`` (not with a
+        later ``where``) so that each branch of the union can use its index.
         """
         if self.everything:
-            return query
+            return query.where(*conditions)
         terms: list[ColumnElement[bool]] = []
         if self.teams:
             terms.append(Clock.team_code.in_(sorted(self.teams)))
@@ -69,7 +73,10 @@ class Scope:
             terms.append(Clock.case_ref.in_(own))
         if not terms:
             return query.where(false())
-        return query.where(or_(*terms))
+        if len(terms) == 1:
+            return query.where(terms[0], *conditions)
+        branches = [query.with_only_columns(Clock.id).where(term, *conditions) for term in terms]
+        return query.where(Clock.id.in_(union(*branches)))
 
 
 def clock_status_is(status: ClockStatus) -> ColumnElement[bool]:
@@ -210,18 +217,19 @@ class Oversight:
 
     async def clocks(self, scope: Scope, where: ClockFilter, now: datetime) -> list[ClockView]:
         """Clock occurrences in scope matching the filter, soonest due first."""
-        query = scope.where_clocks(select(Clock))
+        conditions: list[ColumnElement[bool]] = []
         if where.team is not None:
-            query = query.where(Clock.team_code == where.team)
+            conditions.append(Clock.team_code == where.team)
         if where.status is not None:
-            query = query.where(clock_status_is(where.status))
+            conditions.append(clock_status_is(where.status))
         if where.overdue is not None:
             overdue = clock_status_is(ClockStatus.RUNNING) & (Clock.due_at < now)
-            query = query.where(overdue if where.overdue else ~overdue)
+            conditions.append(overdue if where.overdue else ~overdue)
         if where.due_before is not None:
-            query = query.where(Clock.due_at < where.due_before)
+            conditions.append(Clock.due_at < where.due_before)
         if where.due_after is not None:
-            query = query.where(Clock.due_at >= where.due_after)
+            conditions.append(Clock.due_at >= where.due_after)
+        query = scope.where_clocks(select(Clock), *conditions)
         query = query.order_by(Clock.due_at, Clock.case_ref, Clock.clock_id, Clock.occurrence)
         async with self._sessions() as session:
             rows = await session.scalars(query.limit(MAX_ROWS))
