@@ -1,17 +1,29 @@
 """Scenario 7, read-model queries over 1,000,000 clocks, on SQLite and on PostgreSQL.
 
 The schema is the real one (``caseclock.db.migrate``: the Alembic migrations, with their
-indexes on clocks: ``(team_code, due_at, status)`` and ``(clock_id, due_date)``). It is
+indexes on clocks, among them the partial ``(team_code, due_at) WHERE status = 'running'``
+and ``(clock_id, closed_on, status, team_code)`` of migration 0003). It is
 filled with ``--n`` clock occurrences (default 1,000,000) on a quarter as many cases in
 300 teams of 30 services: 15% running (due from 3 months ago to 3 months ahead), the rest
-met, met late or cancelled, due over the past two years.
+met, met late or cancelled, due over the past two years. 85% of cases are allocated to one
+of 12 social workers of their team. PostgreSQL gets ``VACUUM ANALYZE`` after the load (what
+autovacuum does after a bulk insert; without it no index-only scan is possible), SQLite
+``ANALYZE``.
+
+Scopes are those ``ApiServices.scope`` gives: a manager sees their teams and the cases
+allocated to them (their own code, with no cases here), a worker their own cases. After the
+load the measuring process runs ``gc.collect()`` then ``gc.freeze()`` (``--tuning gc`` leaves
+the collector alone), so that a collection does not walk the objects of the load and of
+the imported libraries; each query's figures include the collector's time while it ran
+(``<query>_gc_ms``: the longest pause, ``<query>_gcs``: collections).
 
 Queries, each timed ``REPEATS`` times with a random team or measure:
 
 - manager: a team manager's "overdue and due soon" list, through the API's own code
   (``Oversight.clocks`` with the manager's scope, running clocks due before a week from
-  now, soonest first, at most 1,000 rows);
-- service manager: the same for the ten teams of a service;
+  now, soonest first, at most 1,000 rows) and the dashboard's (``DashboardQueries.work``);
+- service manager: the dashboard's list for the ten teams of a service;
+- worker: the dashboard's list of a social worker's own cases;
 - leader: monthly timeliness of one measure for the last twelve months, by team and
   month: how many were met on time, met late, and are still running past their deadline.
 
@@ -23,6 +35,7 @@ Run: ``python -m bench.s7_queries --n 1000000 --repeats 1``.
 """
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -61,6 +74,8 @@ HEADLINE = [
     "work_p99_ms",
     "work_service_p50_ms",
     "work_service_p99_ms",
+    "work_worker_p50_ms",
+    "work_worker_p99_ms",
     "api_clocks_p50_ms",
     "api_clocks_p99_ms",
     "indexed_p50_ms",
@@ -73,15 +88,11 @@ POSTGRES_DSN_ENV = "CASECLOCK_BENCH_POSTGRES_DSN"
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEAMS = 300
 SERVICES = 30
+WORKERS_PER_TEAM = 12
+ALLOCATED_PERCENT = 85
 CLOCKS_PER_CASE = 4
 REPEATS = 200
 TIME_BOX_S = 15.0
-# Indexes proposed in docs/BENCHMARKS.md, added with ``--tuning indexes`` to measure them.
-PROPOSED_INDEXES = (
-    "CREATE INDEX ix_clocks_running_team_due ON clocks (team_code, due_at) "
-    "WHERE status = 'running'",
-    "CREATE INDEX ix_clocks_clock_closed ON clocks (clock_id, closed_on, status, team_code)",
-)
 MEASURES = ("referral_decision", "assessment", "icpc", "cp_visit", "core_group", "rcpc")
 DUE_SOON = timedelta(days=7)
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -141,10 +152,20 @@ def synthetic_clocks(n: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def synthetic_cases(n: int) -> Iterator[tuple[str, str]]:
-    """Case rows: (case_ref, team)."""
+def worker_code(team: str, number: int) -> str:
+    """The code of social worker ``number`` of ``team``."""
+    return f"SW-{team}-{number:02d}"
+
+
+def synthetic_cases(n: int, seed: int = 5) -> Iterator[tuple[str, str, str | None]]:
+    """Case rows: (case_ref, team, allocated worker or None)."""
+    rng = random.Random(seed)
     for case_number in range((n + CLOCKS_PER_CASE - 1) // CLOCKS_PER_CASE):
-        yield f"C{case_number:07d}", team_code(case_number % TEAMS)
+        team = team_code(case_number % TEAMS)
+        worker = None
+        if rng.randrange(100) < ALLOCATED_PERCENT:
+            worker = worker_code(team, rng.randrange(WORKERS_PER_TEAM))
+        yield f"C{case_number:07d}", team, worker
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -162,8 +183,8 @@ def load_sqlite(path: Path, n: int) -> None:
             connection.executemany(
                 "INSERT INTO cases (case_ref, definition_id, definition_version, team_code, "
                 "allocated_worker_code, opened_on, current_stages, updated_at) "
-                "VALUES (?, 'child-protection', '2026.1', ?, NULL, '2025-01-01', '{}', ?)",
-                ((ref, team, now) for ref, team in synthetic_cases(n)),
+                "VALUES (?, 'child-protection', '2026.1', ?, ?, '2025-01-01', '{}', ?)",
+                ((ref, team, worker, now) for ref, team, worker in synthetic_cases(n)),
             )
             connection.executemany(
                 "INSERT INTO clocks (case_ref, clock_id, occurrence, team_code, title, status, "
@@ -193,7 +214,7 @@ def load_sqlite(path: Path, n: int) -> None:
 
 
 async def load_postgres(url: str, n: int) -> None:
-    """Fill the migrated PostgreSQL database with COPY, then ANALYZE."""
+    """Fill the migrated PostgreSQL database with COPY, then VACUUM ANALYZE."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
     deadline, explanation = sample_deadline()
@@ -205,13 +226,14 @@ async def load_postgres(url: str, n: int) -> None:
                 "definition_id",
                 "definition_version",
                 "team_code",
+                "allocated_worker_code",
                 "opened_on",
                 "current_stages",
                 "updated_at",
             ],
             records=[
-                (ref, "child-protection", "2026.1", team, date(2025, 1, 1), "{}", NOW)
-                for ref, team in synthetic_cases(n)
+                (ref, "child-protection", "2026.1", team, worker, date(2025, 1, 1), "{}", NOW)
+                for ref, team, worker in synthetic_cases(n)
             ],
         )
         await connection.copy_records_to_table(
@@ -252,9 +274,26 @@ async def load_postgres(url: str, n: int) -> None:
                 for ref, clock, occ, team, status, start, due, due_at, closed in synthetic_clocks(n)
             ],
         )
-        await connection.execute("ANALYZE")
+        # What autovacuum does after a bulk insert (PostgreSQL 13 and later): statistics, and
+        # the visibility map without which an index-only scan still reads every heap page.
+        await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()
+
+
+class GcPauses:
+    """The garbage collector's pauses while a query is timed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        """Called by the collector at the start and stop of every collection."""
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._began)
 
 
 async def _timed(runs: list[float], work: Any) -> None:
@@ -263,16 +302,20 @@ async def _timed(runs: list[float], work: Any) -> None:
     runs.append(time.perf_counter() - began)
 
 
-async def time_queries(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+async def time_queries(
+    sessions: async_sessionmaker[AsyncSession], freeze: bool = True
+) -> dict[str, Any]:
     """Time each query up to ``REPEATS`` times or ``TIME_BOX_S`` seconds, whichever is first.
 
     - ``work``: the dashboard's "My work" for a team manager (one team), through
       ``DashboardQueries.work``: running clocks in scope due soon, overdue or escalated;
     - ``work_service``: the same for a service manager (ten teams);
+    - ``work_worker``: the same for a social worker (the cases allocated to them);
     - ``api_clocks``: the API's ``GET /clocks?status=running&due_before=+7d`` for one team's
       manager, through ``Oversight.clocks``;
     - ``indexed``: the same list filtered on the clocks' own copy of the team
-      (``ClockFilter(team=...)``), which is what ``ix_clocks_team_due_status`` serves;
+      (``ClockFilter(team=...)``) with every scope, which ``ix_clocks_running_team_due``
+      serves;
     - ``leader``: the performance page for a leader who sees every team, through
       ``Performance.report`` over the last twelve months (every measure, by team and month).
     """
@@ -284,12 +327,19 @@ async def time_queries(sessions: async_sessionmaker[AsyncSession]) -> dict[str, 
     per_service = TEAMS // SERVICES
     first = (NOW - timedelta(days=365)).date().replace(day=1)
 
-    def one_team() -> frozenset[str]:
-        return frozenset({team_code(rng.randrange(TEAMS))})
+    def team_manager() -> Scope:
+        # As ApiServices.scope: the manager's teams, and the cases allocated to them.
+        team = team_code(rng.randrange(TEAMS))
+        return Scope(teams=frozenset({team}), workers=frozenset({f"TM-{team}"}))
 
-    def service_teams() -> frozenset[str]:
+    def service_manager() -> Scope:
         service = rng.randrange(SERVICES)
-        return frozenset(team_code(service + SERVICES * i) for i in range(per_service))
+        teams = frozenset(team_code(service + SERVICES * i) for i in range(per_service))
+        return Scope(teams=teams, workers=frozenset({f"SM-{service:02d}"}))
+
+    def social_worker() -> Scope:
+        team = team_code(rng.randrange(TEAMS))
+        return Scope(workers=frozenset({worker_code(team, rng.randrange(WORKERS_PER_TEAM))}))
 
     def indexed_filter() -> ClockFilter:
         return ClockFilter(
@@ -299,41 +349,51 @@ async def time_queries(sessions: async_sessionmaker[AsyncSession]) -> dict[str, 
         )
 
     makers = {
-        "work": lambda: dashboard.work(Scope(teams=one_team()), WorkFilter(), NOW),
-        "work_service": lambda: dashboard.work(Scope(teams=service_teams()), WorkFilter(), NOW),
-        "api_clocks": lambda: oversight.clocks(Scope(teams=one_team()), due_soon, NOW),
+        "work": lambda: dashboard.work(team_manager(), WorkFilter(), NOW),
+        "work_service": lambda: dashboard.work(service_manager(), WorkFilter(), NOW),
+        "work_worker": lambda: dashboard.work(social_worker(), WorkFilter(), NOW),
+        "api_clocks": lambda: oversight.clocks(team_manager(), due_soon, NOW),
         "indexed": lambda: oversight.clocks(Scope(everything=True), indexed_filter(), NOW),
         "leader": lambda: performance.report(first, NOW.date(), None),
     }
     figures: dict[str, Any] = {}
     await oversight.clocks(Scope(everything=True), indexed_filter(), NOW)  # warm the pool
-    for key, make in makers.items():
-        runs: list[float] = []
-        boxed = time.monotonic() + TIME_BOX_S
-        while len(runs) < REPEATS and time.monotonic() < boxed:
-            await _timed(runs, make())
-        figures[f"{key}_p50_ms"] = round(percentile(runs, 50) * 1000, 2)
-        figures[f"{key}_p99_ms"] = round(percentile(runs, 99) * 1000, 2)
-        figures[f"{key}_runs"] = len(runs)
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    try:
+        for key, make in makers.items():
+            runs: list[float] = []
+            pauses.pauses.clear()
+            boxed = time.monotonic() + TIME_BOX_S
+            while len(runs) < REPEATS and time.monotonic() < boxed:
+                await _timed(runs, make())
+            figures[f"{key}_p50_ms"] = round(percentile(runs, 50) * 1000, 2)
+            figures[f"{key}_p99_ms"] = round(percentile(runs, 99) * 1000, 2)
+            figures[f"{key}_runs"] = len(runs)
+            figures[f"{key}_gc_ms"] = round(max(pauses.pauses, default=0.0) * 1000, 2)
+            figures[f"{key}_gcs"] = len(pauses.pauses)
+    finally:
+        gc.callbacks.remove(pauses)
+        if freeze:
+            gc.unfreeze()
+    figures["gc_frozen"] = int(freeze)
     return figures
 
 
-async def sqlite_arm(n: int, folder: Path, indexes: bool = False) -> dict[str, Any]:
+async def sqlite_arm(n: int, folder: Path, freeze: bool = True) -> dict[str, Any]:
     """Migrate, fill and query a SQLite file."""
     path = folder / "read-model.db"
     url = f"sqlite+aiosqlite:///{path}"
     await upgrade_database_async(url)
-    if indexes:
-        connection = sqlite3.connect(path)
-        for statement in PROPOSED_INDEXES:
-            connection.execute(statement)
-        connection.close()
     began = time.monotonic()
     load_sqlite(path, n)
     load_s = time.monotonic() - began
     engine, sessions = create_engine_and_sessions(DatabaseSettings(url=url))
     try:
-        figures = await time_queries(sessions)
+        figures = await time_queries(sessions, freeze)
     finally:
         await engine.dispose()
     return {**figures, "load_s": round(load_s, 1), "bytes": path.stat().st_size}
@@ -356,22 +416,16 @@ async def throwaway_postgres() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def postgres_arm(n: int, indexes: bool = False) -> dict[str, Any]:
+async def postgres_arm(n: int, freeze: bool = True) -> dict[str, Any]:
     """Migrate, fill and query a throwaway PostgreSQL database."""
     async with throwaway_postgres() as url:
         await upgrade_database_async(url)
-        if indexes:
-            dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-            connection = await asyncpg.connect(dsn)
-            for statement in PROPOSED_INDEXES:
-                await connection.execute(statement)
-            await connection.close()
         began = time.monotonic()
         await load_postgres(url, n)
         load_s = time.monotonic() - began
         engine, sessions = create_engine_and_sessions(DatabaseSettings(url=url))
         try:
-            return {**await time_queries(sessions), "load_s": round(load_s, 1)}
+            return {**await time_queries(sessions, freeze), "load_s": round(load_s, 1)}
         finally:
             await engine.dispose()
 
@@ -379,11 +433,13 @@ async def postgres_arm(n: int, indexes: bool = False) -> dict[str, Any]:
 async def run_once(args: argparse.Namespace, folder: Path) -> dict[str, dict[str, Any]]:
     """One repetition on each backend."""
     arms = args.arms.split(",")
+    tuning = args.tuning.split(",")
+    freeze = "gc" not in tuning
     found: dict[str, dict[str, Any]] = {}
     if "sqlite" in arms:
-        found["sqlite"] = await sqlite_arm(args.n, folder, "indexes" in args.tuning)
+        found["sqlite"] = await sqlite_arm(args.n, folder, freeze)
     if "postgres" in arms:
-        found["postgres"] = await postgres_arm(args.n, "indexes" in args.tuning)
+        found["postgres"] = await postgres_arm(args.n, freeze)
     return found
 
 
