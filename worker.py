@@ -15,7 +15,9 @@ from temporalio.worker import Worker
 
 from activities.calendar_activities import build_calendar
 from activities.case_activities import NotifyActivities, ReadModelActivities
+from activities.sweep_activities import StepActivities, SweepActivities, wake_sweep
 from caseclock.codec import data_converter
+from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
@@ -25,6 +27,7 @@ from caseclock.notify.email import EmailSender
 from caseclock.notify.webhook import WebhookSender
 from caseclock.settings import Settings
 from workflows.case import CaseWorkflow
+from workflows.sweep import AlertSweepWorkflow
 
 # A claim on a delivery outlives one activity attempt (30 s), so a retry after a crash
 # waits for it to lapse rather than sending while the first attempt might still finish.
@@ -45,9 +48,10 @@ def build_worker(
     client: Client,
     read_model: ReadModel,
     directory: Directory,
+    plan: AlertPlan,
     http: httpx.AsyncClient,
 ) -> Worker:
-    """The worker with the case workflow and every activity, wired to its dependencies."""
+    """The worker with the case and sweep workflows and every activity, wired together."""
     records = ReadModelActivities(read_model)
     notify = NotifyActivities(
         read_model,
@@ -56,16 +60,21 @@ def build_worker(
         WebhookSender(http, settings.webhook),
         settings.api.public_url,
     )
+    steps = StepActivities(read_model, plan)
+    sweep = SweepActivities(plan, notify.delivery)
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, AlertSweepWorkflow],
         activities=[
             records.record_case_opened,
             records.record_case_closed,
             records.record_allocation,
             records.record_actions,
             notify.notify_escalation,
+            notify.notify_alerts,
+            steps.record_step,
+            sweep.sweep_due_alerts,
             build_calendar,
         ],
         max_cached_workflows=settings.temporal.max_cached_workflows,
@@ -85,8 +94,12 @@ async def run(settings: Settings) -> None:
     try:
         async with httpx.AsyncClient() as http:
             read_model = ReadModel(sessions, claim_lease=DELIVERY_CLAIM_LEASE)
-            worker = build_worker(settings, client, read_model, Directory(sessions), http)
+            worker = build_worker(
+                settings, client, read_model, Directory(sessions), AlertPlan(sessions), http
+            )
             async with worker:
+                # Alerts planned while no worker ran are delivered now, not at the next plan.
+                await wake_sweep(client, settings.temporal.task_queue)
                 log.info(
                     "worker running",
                     task_queue=settings.temporal.task_queue,

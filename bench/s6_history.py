@@ -42,6 +42,7 @@ from caseclock.calendar import WorkingCalendar, add_months, local_date
 from caseclock.cases import calendar_for, record_event
 from caseclock.codec import data_converter
 from caseclock.core.events import CaseEvent
+from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
@@ -113,7 +114,14 @@ async def engine(server: DevServer, folder: Path) -> AsyncIterator[tuple[Client,
     )
     try:
         async with httpx.AsyncClient() as http:
-            worker = build_worker(settings, client, ReadModel(sessions), Directory(sessions), http)
+            worker = build_worker(
+                settings,
+                client,
+                ReadModel(sessions),
+                Directory(sessions),
+                AlertPlan(sessions),
+                http,
+            )
             async with worker:
                 yield client, settings.temporal.task_queue
     finally:

@@ -26,6 +26,7 @@ from temporalio.client import Client
 from caseclock.cases import open_case
 from caseclock.codec import data_converter
 from caseclock.core.events import CaseEvent
+from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
@@ -187,7 +188,9 @@ async def engine_stack(base_client: Client, tmp_path: Path) -> AsyncIterator[Eng
         async with webhook_server(webhooks) as hook_url, httpx.AsyncClient() as http:
             await load_directory(sessions, directory_seed(hook_url))
             read_model = ReadModel(sessions)
-            worker = build_worker(settings, client, read_model, Directory(sessions), http)
+            worker = build_worker(
+                settings, client, read_model, Directory(sessions), AlertPlan(sessions), http
+            )
             async with worker:
                 yield EngineStack(settings, client, read_model, sessions, mailbox, webhooks)
     finally:

@@ -12,7 +12,11 @@ from caseclock.core.actions import AlertState, NotifyAction
 from caseclock.core.engine import next_wakeup
 from caseclock.core.forecast import advance, forecast
 from caseclock.db.alert_plan import DueAlert, collapse
-from tests.test_core_ladders import CASE_REF, Case, calendar, case, d, definition, utc  # noqa: F401
+from tests import test_core_ladders as ladders
+from tests.test_core_ladders import CASE_REF, Case, d, utc
+
+# The ladder tests' fixtures: the real definition and calendar, and a case on them.
+calendar, case, definition = ladders.calendar, ladders.case, ladders.definition
 
 
 def rungs(alerts: list[NotifyAction] | tuple[NotifyAction, ...]) -> list[tuple[str, datetime]]:

@@ -8,7 +8,7 @@ module only moves data between Temporal and the core.
 
 import asyncio
 import contextlib
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -24,9 +24,11 @@ with workflow.unsafe.imports_passed_through():
         AllocationInput,
         CaseClosedInput,
         CaseOpenedInput,
+        NotifyAlertsInput,
         NotifyEscalationInput,
         RecordActionsInput,
     )
+    from activities.sweep_activities import AlertPlanInput, RecordStepInput
     from caseclock.calendar import WorkingCalendar, local_date
     from caseclock.core.actions import Action, NotifyAction
     from caseclock.core.engine import (
@@ -37,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         validate_event,
     )
     from caseclock.core.events import EventRejectedError
+    from caseclock.core.forecast import advance, forecast, without_alerts
     from caseclock.search_attributes import STAGES_ATTRIBUTE, TEAM_ATTRIBUTE
     from workflows.case_types import (
         Allocation,
@@ -54,6 +57,10 @@ CALENDAR_YEARS_AHEAD_MIN = 3
 CALENDAR_YEARS_AHEAD = 8
 # Retry for as long as it takes: an alert must not be dropped because SMTP was down.
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
+# Added after 2026.1 histories were recorded: alerts are planned in the read model and
+# delivered by the sweep (workflows/sweep.py) instead of by a timer and an activity per
+# alert here. Histories without this marker keep the per-alert path below.
+ALERTS_BY_SWEEP = "alerts-by-sweep"
 
 
 def rejected(error: EventRejectedError) -> ApplicationError:
@@ -74,6 +81,13 @@ class CaseWorkflow:
         self._queue: list[Action] = []
         self._queued = 0
         self._done = 0
+        # Alerts by sweep (memoised so a query can read it without a command).
+        self._sweep: bool | None = None
+        self._planned_through = case.planned_through
+        self._replan_at = case.replan_at
+        self._pending_plan: AlertPlanInput | None = None
+        self._plan_written: list[tuple[str, datetime]] | None = None
+        self._plans = 0
         # Applied here, before any update is validated, so the case's first event is in
         # place when the next one arrives. The starter checked them with the same core, so
         # a rejection here is a bug and fails the workflow task visibly. (Continuing as new
@@ -89,13 +103,23 @@ class CaseWorkflow:
     async def run(self, case: CaseWorkflowInput) -> CaseWorkflowResult:
         """Keep the case's clocks until it closes, continuing as new when history is long."""
         if case.state is None or case.initial_events:
-            await self._record_opened()
-            # Added after 2026.1 histories were recorded: cases opened with their events
-            # (as imports are) are searchable by stage before any update arrives.
-            if workflow.patched("stages-search-attribute-on-open"):
+            if self._by_sweep():
+                # Searchable by stage from the start; then opened, its first facts and its
+                # plan in one activity.
                 self._publish_stages()
+                self._catch_up_and_plan()
+                await self._run_queue(opened=self._opened())
+            else:
+                await self._record_opened()
+                # Added after 2026.1 histories were recorded: cases opened with their events
+                # (as imports are) are searchable by stage before any update arrives.
+                if workflow.patched("stages-search-attribute-on-open"):
+                    self._publish_stages()
         while True:
-            self._queue_alerts()
+            if self._by_sweep():
+                self._catch_up_and_plan()
+            else:
+                self._queue_alerts()
             await self._run_queue()
             if self._finished():
                 # Closed: new events are refused by the validator from here on.
@@ -115,6 +139,8 @@ class CaseWorkflow:
                             "calendar": calendar,
                             "runs": case.runs + 1,
                             "initial_events": [],
+                            "planned_through": self._planned_through,
+                            "replan_at": self._replan_at,
                         }
                     )
                 )
@@ -123,6 +149,8 @@ class CaseWorkflow:
     @workflow.update
     async def record_event(self, request: RecordEventInput) -> RecordEventResult:
         """Apply an event; returns once its facts and any alerts it caused are recorded."""
+        if self._by_sweep():
+            self._catch_up(workflow.now())
         try:
             outcome = apply_event(
                 self._case.definition,
@@ -139,6 +167,8 @@ class CaseWorkflow:
             alerts = due_alerts(self._case.definition, self._state, workflow.now())
             self._state = alerts.state
             target = self._enqueue([*outcome.actions, *alerts.actions])
+            if self._by_sweep():
+                self._plan_ahead(workflow.now())
             self._publish_stages()
             await workflow.wait_condition(lambda: self._done >= target)
         return RecordEventResult(
@@ -191,7 +221,14 @@ class CaseWorkflow:
     @workflow.query
     def summary(self) -> CaseSummary:
         """The case's stages, clocks and the explanation of every deadline."""
-        clocks = [occurrence.snapshot() for occurrence in self._state.clocks.values()]
+        state = self._state
+        if self._sweep and self._planned_through is not None:
+            # Alerts the sweep has delivered since this case last woke count as fired. A
+            # query makes no commands, so it may read the wall clock (never in history).
+            with workflow.unsafe.sandbox_unrestricted():
+                now = max(workflow.now(), datetime.now(UTC))
+            state, _ = advance(self._case.definition, state, min(now, self._planned_through))
+        clocks = [occurrence.snapshot() for occurrence in state.clocks.values()]
         return CaseSummary(
             case_ref=self._case.case_ref,
             allocation=self._allocation,
@@ -200,7 +237,7 @@ class CaseWorkflow:
             calendar_id=self._case.calendar.calendar_id,
             stages=self._stages(),
             clocks=clocks,
-            next_wakeup=next_wakeup(self._state),
+            next_wakeup=next_wakeup(state),
             explanations={clock.clock_id: clock.deadline.explain() for clock in clocks},
             runs=self._case.runs,
         )
@@ -256,6 +293,46 @@ class CaseWorkflow:
             or info.is_continue_as_new_suggested()
         )
 
+    def _by_sweep(self) -> bool:
+        if self._sweep is None:
+            self._sweep = workflow.patched(ALERTS_BY_SWEEP)
+        return self._sweep
+
+    def _catch_up(self, now: datetime) -> None:
+        """Count alerts the sweep delivered from this case's plan as raised here.
+
+        Stepping through the same instants as the plan reproduces its alerts and keys, so
+        the state is what it would be had this workflow raised them itself; their record
+        actions (levels fired) are written, the alerts themselves are not sent again.
+        """
+        if self._planned_through is None:
+            return
+        self._state, actions = advance(
+            self._case.definition, self._state, min(now, self._planned_through)
+        )
+        self._enqueue(without_alerts(actions))
+
+    def _catch_up_and_plan(self) -> None:
+        """Catch up, raise any due alert the plan left out, and plan what comes next."""
+        now = workflow.now()
+        self._catch_up(now)
+        self._queue_alerts()
+        self._plan_ahead(now)
+
+    def _plan_ahead(self, now: datetime) -> None:
+        """Forecast the case's alerts; queue the plan for the read model if it changed."""
+        plan = forecast(self._case.definition, self._state, now)
+        self._planned_through = plan.through
+        self._replan_at = plan.replan_at
+        written = [(alert.key, alert.fire_at) for alert in plan.alerts]
+        if written == self._plan_written:
+            return
+        self._plan_written = written
+        self._plans += 1
+        # Later plans of a case win: ordered by workflow time, then by count within it.
+        version = int(now.timestamp() * 1_000_000) * 1_000 + self._plans % 1_000
+        self._pending_plan = AlertPlanInput(version=version, after=now, alerts=list(plan.alerts))
+
     def _queue_alerts(self) -> None:
         alerts = due_alerts(self._case.definition, self._state, workflow.now())
         self._state = alerts.state
@@ -267,15 +344,19 @@ class CaseWorkflow:
         return self._queued
 
     async def _sleep_until_next_alert(self) -> None:
-        wake = next_wakeup(self._state)
+        # By sweep, the case sleeps until an event arrives, or until its plan runs out.
+        wake = self._replan_at if self._by_sweep() else next_wakeup(self._state)
         timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
         if timeout == timedelta(0):
             return
         with contextlib.suppress(TimeoutError):  # a timeout means the next alert is due
             await workflow.wait_condition(lambda: bool(self._queue), timeout=timeout)
 
-    async def _run_queue(self) -> None:
+    async def _run_queue(self, opened: CaseOpenedInput | None = None) -> None:
         """Run queued actions in order: facts first, then alerts (concurrently)."""
+        if self._by_sweep():
+            await self._run_step(opened)
+            return
         while self._queue:
             batch, self._queue = self._queue, []
             records = [action for action in batch if not isinstance(action, NotifyAction)]
@@ -287,6 +368,33 @@ class CaseWorkflow:
             alerts = [action for action in batch if isinstance(action, NotifyAction)]
             await asyncio.gather(*(self._notify(alert) for alert in alerts))
             self._done += len(batch)
+
+    async def _run_step(self, opened: CaseOpenedInput | None) -> None:
+        """By sweep: one activity for the step's facts and plan, one for alerts due now."""
+        while self._queue or self._pending_plan is not None or opened is not None:
+            batch, self._queue = self._queue, []
+            plan, self._pending_plan = self._pending_plan, None
+            records = [action for action in batch if not isinstance(action, NotifyAction)]
+            if records or plan is not None or opened is not None:
+                await self._side_effect(
+                    "record_step",
+                    RecordStepInput(
+                        case_ref=self._case.case_ref, opened=opened, actions=records, plan=plan
+                    ),
+                )
+                opened = None
+            alerts = [action for action in batch if isinstance(action, NotifyAction)]
+            if alerts:
+                await self._side_effect(
+                    "notify_alerts",
+                    NotifyAlertsInput(alerts=[self._notify_input(alert) for alert in alerts]),
+                )
+            self._done += len(batch)
+
+    def _notify_input(self, alert: NotifyAction) -> NotifyEscalationInput:
+        return NotifyEscalationInput(
+            action=alert, team=self._allocation.team, allocated_worker=self._allocation.worker
+        )
 
     async def _notify(self, alert: NotifyAction) -> None:
         await self._side_effect(
@@ -308,16 +416,16 @@ class CaseWorkflow:
         )
 
     async def _record_opened(self) -> None:
-        await self._side_effect(
-            "record_case_opened",
-            CaseOpenedInput(
-                case_ref=self._case.case_ref,
-                definition_id=self._case.definition.id,
-                definition_version=self._case.definition.version,
-                team=self._allocation.team,
-                allocated_worker=self._allocation.worker,
-                opened_on=local_date(workflow.now()),
-            ),
+        await self._side_effect("record_case_opened", self._opened())
+
+    def _opened(self) -> CaseOpenedInput:
+        return CaseOpenedInput(
+            case_ref=self._case.case_ref,
+            definition_id=self._case.definition.id,
+            definition_version=self._case.definition.version,
+            team=self._allocation.team,
+            allocated_worker=self._allocation.worker,
+            opened_on=local_date(workflow.now()),
         )
 
     async def _record_closed(self) -> None:

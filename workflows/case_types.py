@@ -67,6 +67,11 @@ class CaseWorkflowInput(BaseModel):
     # limit and its 10,240 warning), or sooner if the server suggests it.
     history_limit: int = 2_000
     runs: int = 1
+    # Alerts are planned for the sweep (see caseclock.core.forecast): every alert due by
+    # ``planned_through`` is in the read model's plan; at ``replan_at`` (if any) the case
+    # raises the next alert itself and plans again. Carried across continue-as-new.
+    planned_through: datetime | None = None
+    replan_at: datetime | None = None
 
 
 class RecordEventInput(BaseModel):

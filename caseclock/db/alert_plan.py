@@ -24,9 +24,13 @@ from caseclock.db.engine import insert_for
 from caseclock.db.models import AlertSweepState, Case, CasePlanVersion, Clock, PlannedAlert
 
 SWEEP_ROW = 1
+# A sweep whose next wake is this far past is presumed not to be looking.
+SWEEP_OVERDUE = timedelta(minutes=5)
 MAX_ERROR_LENGTH = 2000
 # Rows per statement: SQLite allows 32,766 bound variables, and a planned alert has 9.
 INSERT_CHUNK = 500
+# Bulk statements here never touch objects loaded in the session.
+NO_SYNC = {"synchronize_session": False}
 
 
 class PlanStatus(StrEnum):
@@ -135,12 +139,12 @@ class AlertPlan:
                     PlannedAlert.status == PlanStatus.PLANNED.value,
                     PlannedAlert.fire_at > after,
                 ),
-                execution_options={"synchronize_session": False},
+                execution_options=NO_SYNC,
             )
             await self._insert(session, case_ref, alerts)
             if alerts:
                 earliest = min(alert.fire_at for alert in alerts)
-                if await self._lower_next_wake(session, earliest):
+                if await self._lower_next_wake(session, earliest, after):
                     await wake_sweep(earliest)
         return True
 
@@ -169,28 +173,41 @@ class AlertPlan:
 
         A delivered alert's levels are added to its clock occurrence's ``levels_fired``
         in the read model, as the workflow records them when it raises an alert itself.
+        A few set-based statements per batch, whatever its size.
         """
         stamp = self._now()
+        delivered = [settled.alert for settled in settlements if settled.delivered]
+        failed: dict[str, list[str]] = {}
+        for settled in settlements:
+            if not settled.delivered:
+                error = (settled.error or "")[:MAX_ERROR_LENGTH]
+                failed.setdefault(error, []).extend(
+                    [settled.alert.action.key, *settled.alert.supersedes]
+                )
         async with self._sessions.begin() as session:
-            for settled in settlements:
-                if settled.delivered:
-                    await self._mark_delivered(session, settled.alert, stamp)
-                else:
+            await self._set_status(
+                session, [a.action.key for a in delivered], PlanStatus.DELIVERED, stamp
+            )
+            await self._set_status(
+                session,
+                [key for a in delivered for key in a.supersedes],
+                PlanStatus.SUPERSEDED,
+                stamp,
+            )
+            for error, keys in failed.items():
+                for chunk in _chunks(keys):
                     await session.execute(
                         update(PlannedAlert)
-                        .where(
-                            PlannedAlert.key.in_(
-                                [settled.alert.action.key, *settled.alert.supersedes]
-                            )
-                        )
+                        .where(PlannedAlert.key.in_(chunk))
                         .values(
                             attempts=PlannedAlert.attempts + 1,
                             due_at=now + retry_after,
-                            last_error=(settled.error or "")[:MAX_ERROR_LENGTH],
+                            last_error=error,
                             updated_at=stamp,
                         ),
-                        execution_options={"synchronize_session": False},
+                        execution_options=NO_SYNC,
                     )
+            await self._record_levels_fired(session, delivered)
 
     async def schedule_next_wake(self, now: datetime, max_idle: timedelta) -> datetime:
         """Record and return when the sweep must look again: the next due alert, or later.
@@ -212,7 +229,7 @@ class AlertPlan:
                 update(AlertSweepState)
                 .where(AlertSweepState.id == SWEEP_ROW)
                 .values(next_wake_at=wake),
-                execution_options={"synchronize_session": False},
+                execution_options=NO_SYNC,
             )
         return wake
 
@@ -286,47 +303,64 @@ class AlertPlan:
             )
         ).scalar_one()
 
-    async def _lower_next_wake(self, session: AsyncSession, earliest: datetime) -> bool:
-        """Bring the sweep's next wake forward to ``earliest``; False if it is already sooner."""
+    async def _lower_next_wake(
+        self, session: AsyncSession, earliest: datetime, now: datetime
+    ) -> bool:
+        """Bring the sweep's next wake forward to ``earliest``; False if it is already sooner.
+
+        A next wake long past means the sweep is not looking (stopped, or busy with a
+        storm): wake it anyway, which also restarts it if it is not running.
+        """
         row = await self._lock_sweep_row(session)
-        if row.next_wake_at is not None and row.next_wake_at <= earliest:
+        wake = row.next_wake_at
+        if wake is not None and now - SWEEP_OVERDUE <= wake <= earliest:
             return False
         await session.execute(
             update(AlertSweepState)
             .where(AlertSweepState.id == SWEEP_ROW)
             .values(next_wake_at=earliest),
-            execution_options={"synchronize_session": False},
+            execution_options=NO_SYNC,
         )
         return True
 
     @staticmethod
-    async def _mark_delivered(session: AsyncSession, alert: DueAlert, stamp: datetime) -> None:
-        action = alert.action
-        await session.execute(
-            update(PlannedAlert)
-            .where(PlannedAlert.key == action.key)
-            .values(status=PlanStatus.DELIVERED.value, last_error=None, updated_at=stamp),
-            execution_options={"synchronize_session": False},
-        )
-        if alert.supersedes:
+    async def _set_status(
+        session: AsyncSession, keys: list[str], status: PlanStatus, stamp: datetime
+    ) -> None:
+        for chunk in _chunks(keys):
             await session.execute(
                 update(PlannedAlert)
-                .where(PlannedAlert.key.in_(alert.supersedes))
-                .values(status=PlanStatus.SUPERSEDED.value, updated_at=stamp),
-                execution_options={"synchronize_session": False},
+                .where(PlannedAlert.key.in_(chunk))
+                .values(status=status.value, last_error=None, updated_at=stamp),
+                execution_options=NO_SYNC,
             )
-        clock = (
-            await session.execute(
-                select(Clock.id, Clock.levels_fired).where(
-                    Clock.case_ref == action.case_ref,
-                    Clock.clock_id == action.clock_id,
-                    Clock.occurrence == action.occurrence,
-                )
+
+    @staticmethod
+    async def _record_levels_fired(session: AsyncSession, alerts: Sequence[DueAlert]) -> None:
+        """Add each alert's levels to its clock occurrence: one read, one batched write."""
+        fired: dict[tuple[str, str, int], set[int]] = {}
+        for alert in alerts:
+            action = alert.action
+            where = (action.case_ref, action.clock_id, action.occurrence)
+            fired.setdefault(where, set()).update(action.covers_levels)
+        updates: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted({case_ref for case_ref, _, _ in fired})):
+            rows = await session.execute(
+                select(
+                    Clock.id, Clock.case_ref, Clock.clock_id, Clock.occurrence, Clock.levels_fired
+                ).where(Clock.case_ref.in_(chunk))
             )
-        ).first()
-        if clock is not None:
-            levels = sorted({*clock.levels_fired, *action.covers_levels})
-            await session.execute(
-                update(Clock).where(Clock.id == clock.id).values(levels_fired=levels),
-                execution_options={"synchronize_session": False},
-            )
+            for row in rows:
+                levels = fired.get((row.case_ref, row.clock_id, row.occurrence))
+                if levels is not None and not levels <= set(row.levels_fired):
+                    updates.append(
+                        {"id": row.id, "levels_fired": sorted({*row.levels_fired, *levels})}
+                    )
+        if updates:
+            # ORM bulk UPDATE by primary key: one executemany.
+            await session.execute(update(Clock), updates)
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    """Slices small enough for one IN list on every backend."""
+    return [items[start : start + INSERT_CHUNK] for start in range(0, len(items), INSERT_CHUNK)]
