@@ -268,6 +268,9 @@ class DeliveryLedger:
                 .returning(
                     Delivery.id, Delivery.escalation_key, Delivery.staff_code, Delivery.channel
                 )
+                # NULLs as values: else the ORM groups rows by their non-NULL columns, and
+                # inbox and email rows alternating would make one statement per row.
+                .execution_options(render_nulls=True)
             )
             for row in await session.execute(insert, rows):
                 key = DeliveryKey(row.escalation_key, row.staff_code, row.channel)
