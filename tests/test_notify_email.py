@@ -1,11 +1,14 @@
 """Email delivery against a real SMTP server (aiosmtpd) on loopback."""
 
+import html
+import io
 import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from caseclock.core.actions import AlertState, NotifyAction
@@ -343,3 +348,63 @@ async def test_untrusted_certificate_raises(
 
     with pytest.raises(EmailDeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
         await EmailSender(settings).send(RECIPIENT, alert, KEY)
+
+
+# The email written directly is the email EmailMessage writes, byte for byte.
+
+DATE = "Mon, 18 Jan 2021 09:00:00 +0000"
+BOUNDARY = "===============1234567890123456789=="
+_words = st.text(
+    alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzABC0123456789 .,:;'()=?<>&\"-_/éłß€"),
+    max_size=30,
+)
+
+
+def written_by_email_message(
+    sender: EmailSender, to: str, message: AlertMessage, key: str
+) -> bytes:
+    mail = sender.compose(to, message, key, date=DATE)
+    mail.set_boundary(BOUNDARY)
+    # What smtplib.SMTP.send_message sends: SMTPUTF8 for an address beyond ASCII.
+    utf8 = policy.SMTPUTF8 if not to.isascii() else None
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=utf8).flatten(mail, linesep="\r\n")
+        return out.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    subject=st.lists(_words, min_size=1, max_size=8).map(" ".join),
+    lines=st.lists(
+        st.one_of(_words, st.text(max_size=120), st.just("From here on"), st.just("x" * 79)),
+        max_size=25,
+    ),
+    key=st.from_regex(r"[A-Za-z0-9/_-]{1,90}", fullmatch=True),
+    to=st.sampled_from(
+        [RECIPIENT, "a.b+c@x.org", "Jo Bloggs <jo@x.org>", "odd..dots@x.org", "ünï@x.org"]
+    ),
+)
+def test_the_email_on_the_wire_is_what_email_message_writes(
+    subject: str, lines: list[str], key: str, to: str
+) -> None:
+    text = "\n".join(lines) + "\n"
+    message = AlertMessage(
+        subject=" ".join(subject.split()) or "Alert",
+        text_body=text,
+        html_body=f"<p>{html.escape(text)}</p>\n",
+        webhook_json={},
+    )
+    sender = EmailSender(plain_settings(25))
+
+    wire, _ = sender.wire_bytes(to, message, key, date=DATE, boundary=BOUNDARY)
+
+    assert wire == written_by_email_message(sender, to, message, key)
+
+
+def test_an_ordinary_alert_is_written_directly(alert: AlertMessage) -> None:
+    sender = EmailSender(plain_settings(25))
+
+    fast = sender._fast_bytes(RECIPIENT, alert, KEY, DATE, BOUNDARY)
+
+    assert fast is not None
+    assert fast == written_by_email_message(sender, RECIPIENT, alert, KEY)
