@@ -7,40 +7,53 @@ fresh cases and repeated (medians of ms per alert):
 
 1. ``per-alert (old)``: the delivery as ``notify_escalation`` did it before batching
    (``legacy_notify`` below: the escalation upserted and read back, the directory resolved
-   in its own session, then per person and channel a claim, a send over a new SMTP
-   connection or an inbox write, and a mark: 11 write transactions per alert);
+   in its own session, then per person and channel a claim, an ``EmailMessage`` sent over
+   a new SMTP connection or an inbox write, and a mark: 11 write transactions per alert);
 2. ``notify_escalation``: the activity as it is now, ``AlertDelivery.deliver`` of one alert
    (two write transactions, SMTP sessions reused);
 3. ``batch of B``: ``AlertDelivery.deliver`` of B alerts at once, for B in ``--batches``
    (two write transactions and one SMTP session per batch);
 4. the same batches without email (inbox only), to price the email path.
 
-All the bench's alerts are for one team (``bench.common.directory_seed``), so a batch
-resolves the directory once; with many teams a batch resolves each distinct (team,
-worker, roles, day) once. A cProfile split of one batch size says where the time goes.
+The SMTP server runs in a process of its own (as a relay would), so what it does per email
+is not charged to the sender. All the bench's alerts are for one team
+(``bench.common.directory_seed``), so a batch resolves the directory once; with many teams
+a batch resolves each distinct (team, worker, roles, day) once. A cProfile split of one
+batch size says where the time goes.
 
 Run: ``python -m bench.profile_notify --repeats 5``.
 """
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
 import pstats
+import re
+import signal
+import smtplib
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.case_activities import NotifyActivities, NotifyEscalationInput
 from bench.arms import police_protection, storm_definition
-from bench.common import directory_seed, load_average, smtp_server, write_result
+from bench.common import directory_seed, free_port, load_average, write_result
 from caseclock.calendar import local_date
 from caseclock.cases import calendar_for
 from caseclock.core.actions import NotifyAction
@@ -71,6 +84,62 @@ STEPS = (
 )
 
 Deliver = Callable[[list[AlertToDeliver]], Awaitable[None]]
+_MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE | re.IGNORECASE)
+
+
+class IdFile:
+    """An aiosmtpd handler that appends each email's Message-ID to a file, unparsed."""
+
+    def __init__(self, path: Path) -> None:
+        self._out = path.open("a", encoding="ascii")
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        """Keep the Message-ID of each email accepted (aiosmtpd handler hook)."""
+        found = _MESSAGE_ID.search(envelope.original_content)
+        self._out.write((found.group(1).decode() if found else "-") + "\n")
+        self._out.flush()
+        return "250 OK"
+
+
+def serve_smtp(port: int, ids: Path) -> None:
+    """Run the loopback SMTP server until killed (``--serve-smtp``)."""
+    controller = Controller(IdFile(ids), hostname="127.0.0.1", port=port)
+    controller.start()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    controller.stop()
+
+
+@dataclass
+class Mailbox:
+    """The Message-IDs the SMTP server process has accepted."""
+
+    ids: Path
+
+    @property
+    def message_ids(self) -> list[str]:
+        """Every Message-ID received so far, in order."""
+        return self.ids.read_text(encoding="ascii").split() if self.ids.exists() else []
+
+
+@contextmanager
+def smtp_server(folder: Path) -> Iterator[tuple[Mailbox, int]]:
+    """An SMTP server in its own process, as a mail relay is: its work is not timed here."""
+    port = free_port()
+    ids = folder / "message-ids.txt"
+    command = [sys.executable, "-m", "bench.profile_notify", "--serve-smtp", str(port)]
+    server = subprocess.Popen([*command, "--ids", str(ids)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the SMTP server did not start")
+            time.sleep(0.05)
+        yield Mailbox(ids), port
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def storm_action() -> NotifyAction:
@@ -97,7 +166,7 @@ class Cases:
         refs = [f"B{self._made + number:07d}" for number in range(n)]
         self._made += n
         now = datetime.now(UTC)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "case_ref": ref,
                 "definition_id": "child-protection",
@@ -124,8 +193,19 @@ class Cases:
         ]
 
 
+def _old_smtp_send(settings: SmtpSettings, mail: EmailMessage, to_address: str) -> None:
+    """The old ``EmailSender._deliver``: a new connection, EHLO, ``send_message``, QUIT."""
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
+        smtp.ehlo()
+        smtp.send_message(mail, from_addr=settings.sender, to_addrs=[to_address])
+
+
 async def legacy_notify(
-    read_model: ReadModel, directory: Directory, email: EmailSender, alert: AlertToDeliver
+    read_model: ReadModel,
+    directory: Directory,
+    email: EmailSender,
+    settings: SmtpSettings,
+    alert: AlertToDeliver,
 ) -> None:
     """The per-alert delivery before batching, step for step (for comparison only)."""
     action = alert.action
@@ -144,8 +224,8 @@ async def legacy_notify(
             if channel == "inbox":
                 await read_model.add_inbox_item(staff, key)
             else:
-                await email.send(person.email, message, key)
-                email.close()  # a new SMTP connection per email, as before
+                mail = email.compose(person.email, message, key)  # EmailMessage, as before
+                await asyncio.to_thread(_old_smtp_send, settings, mail, person.email)
             await read_model.mark_delivered(key, staff, channel)
 
 
@@ -181,8 +261,9 @@ async def measure(
     directory = Directory(sessions)
     cases = Cases(sessions)
     found: dict[str, Any] = {"load_average_before": load_average()}
-    with smtp_server() as (mailbox, port):
-        email = EmailSender(SmtpSettings(host="127.0.0.1", port=port))
+    with smtp_server(folder) as (mailbox, port):
+        smtp_settings = SmtpSettings(host="127.0.0.1", port=port)
+        email = EmailSender(smtp_settings)
         no_email = EmailSender(SmtpSettings(host=""))
         notify = NotifyActivities(read_model, directory, email, None, DASHBOARD)
         delivery = AlertDelivery(read_model, directory, email, None, DASHBOARD)
@@ -190,7 +271,7 @@ async def measure(
 
         async def old(alerts: list[AlertToDeliver]) -> None:
             for alert in alerts:
-                await legacy_notify(read_model, directory, email, alert)
+                await legacy_notify(read_model, directory, email, smtp_settings, alert)
 
         async def activity(alerts: list[AlertToDeliver]) -> None:
             for alert in alerts:
@@ -255,7 +336,12 @@ def main() -> None:
     parse.add_argument("--batches", type=int, nargs="+", default=[1, 50, 200, 500])
     parse.add_argument("--profile-batch", type=int, default=200)
     parse.add_argument("--out", type=Path, default=None)
+    parse.add_argument("--serve-smtp", type=int, default=None, help=argparse.SUPPRESS)
+    parse.add_argument("--ids", type=Path, default=None, help=argparse.SUPPRESS)
     args = parse.parse_args()
+    if args.serve_smtp is not None:
+        serve_smtp(args.serve_smtp, args.ids)
+        return
     folder = Path(tempfile.mkdtemp(prefix="caseclock-notify-"))
     found = asyncio.run(measure(folder, args.repeats, args.n, args.batches, args.profile_batch))
     print(json.dumps(found, indent=2))

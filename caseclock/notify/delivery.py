@@ -202,7 +202,9 @@ class AlertDelivery:
                 send.alert.sent += 1
         await self._read_model.mark_batch(sent_ids, failed)
         results = {key: item.result() for key, item in batch.items()}
-        self._log.info(
+        # A batch of one is the workflow's activity, which logs the alert itself.
+        log = self._log.info if len(batch) > 1 else self._log.debug
+        log(
             "alerts delivered",
             alerts=len(batch),
             sent=sum(result.sent for result in results.values()),
