@@ -170,10 +170,8 @@ class DashboardQueries:
         rows = []
         for clock, team, worker, definition, stages in found:
             top = alerts.get((clock.case_ref, clock.clock_id, clock.occurrence))
-            # Every value comes typed from the read model or from this function: the row
-            # is built without validating it again (hundreds of rows per page).
             rows.append(
-                WorkRow.model_construct(
+                WorkRow(
                     case_ref=clock.case_ref,
                     team=team,
                     worker=worker,
