@@ -14,6 +14,7 @@ from temporalio.worker import Replayer
 from caseclock.codec import data_converter
 from caseclock.settings import EncryptionSettings
 from workflows.case import CaseWorkflow
+from workflows.sweep import AlertSweepWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
@@ -30,7 +31,8 @@ def test_there_are_recorded_histories_to_replay() -> None:
 )
 async def test_recorded_history_replays_without_nondeterminism(history: WorkflowHistory) -> None:
     replayer = Replayer(
-        workflows=[CaseWorkflow], data_converter=data_converter(EncryptionSettings())
+        workflows=[CaseWorkflow, AlertSweepWorkflow],
+        data_converter=data_converter(EncryptionSettings()),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -4,12 +4,13 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, WrapValidator
 
 from caseclock.calendar import WorkingCalendar
 from caseclock.core.actions import ClockSnapshot
 from caseclock.core.events import CaseEvent
 from caseclock.core.state import CaseState
+from caseclock.definition.intern import intern_definition
 from caseclock.definition.schema import Definition
 
 _CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,63}$")
@@ -57,7 +58,9 @@ class CaseWorkflowInput(BaseModel):
 
     case_ref: CaseRef
     allocation: Allocation
-    definition: Definition
+    # Every case of a version shares one parsed definition in the worker (less memory per
+    # cached case); the value, and so the history, is unchanged.
+    definition: Annotated[Definition, WrapValidator(intern_definition)]
     calendar: WorkingCalendar
     state: CaseState | None = None
     # Events applied when the case starts (normally its referral), so starting a case

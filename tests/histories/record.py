@@ -6,7 +6,8 @@ Run once per released workflow version, from the repository root:
 
 It starts a dev server and a real worker, drives cases through their main shapes (a late
 start escalating at once, events accepted and rejected, continue-as-new with a calendar
-refresh, a case closing), and writes every run's history to ``tests/histories/<version>/``.
+refresh, a case closing, an alert delivered by the sweep and then caught up), and writes
+every run's history (and the sweep's) to ``tests/histories/<version>/``.
 Payloads are encrypted with the development key, which the replay test uses.
 """
 
@@ -20,7 +21,8 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from caseclock.calendar import local_date
+from activities.sweep_activities import sweep_workflow_id
+from caseclock.calendar import LONDON, local_date
 from caseclock.calendar_source import build_england_and_wales_calendar
 from caseclock.core.events import CaseEvent
 from caseclock.definition.loader import load_definition
@@ -99,7 +101,46 @@ async def _drive(client: Client, task_queue: str) -> list[str]:
         RecordEventInput(event=_event("r2", "referral_decision", today, "no_further_action")),
     )
     await closing.result()
-    return ["REC-0001", "REC-0002"]
+    await _police_protection_swept_then_ended(client, task_queue)
+    return ["REC-0001", "REC-0002", "REC-0003"]
+
+
+async def _police_protection_swept_then_ended(client: Client, task_queue: str) -> None:
+    """A rung delivered by the sweep, then an event: the case catches up and replans."""
+    now = datetime.now(UTC)
+    runs_out = now + timedelta(seconds=5)
+    started = (runs_out - timedelta(hours=72)).astimezone(LONDON)
+    protection = CaseEvent(
+        event_id="pp1",
+        type="police_protection_started",
+        effective_date=started.date(),
+        effective_at=started,
+        recorded_at=now,
+        recorded_by="SW-1",
+    )
+    handle = await client.start_workflow(
+        CaseWorkflow.run,
+        CaseWorkflowInput(
+            case_ref="REC-0003",
+            allocation=ALLOCATION,
+            definition=DEFINITION,
+            calendar=build_england_and_wales_calendar(2020, now.year + 2),
+            initial_events=[protection],
+        ),
+        id=workflow_id_for("REC-0003"),
+        task_queue=task_queue,
+    )
+    await asyncio.sleep(10)  # the sweep delivers the overdue rung at runs_out
+    at = datetime.now(UTC).astimezone(LONDON)
+    ended = CaseEvent(
+        event_id="pp2",
+        type="police_protection_ended",
+        effective_date=at.date(),
+        effective_at=at,
+        recorded_at=at,
+        recorded_by="SW-1",
+    )
+    await handle.execute_update(CaseWorkflow.record_event, RecordEventInput(event=ended))
 
 
 async def main(version: str) -> None:
@@ -115,11 +156,13 @@ async def main(version: str) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             async with engine_stack(env.client, Path(tmp)) as stack:
-                refs = await _drive(stack.client, stack.settings.temporal.task_queue)
+                queue = stack.settings.temporal.task_queue
+                refs = await _drive(stack.client, queue)
                 await asyncio.sleep(2)
-                for ref in refs:
+                ids = [workflow_id_for(ref) for ref in refs] + [sweep_workflow_id(queue)]
+                for workflow_id, ref in zip(ids, [*refs, "SWEEP"], strict=True):
                     async for execution in stack.client.list_workflows(
-                        f"WorkflowId = '{workflow_id_for(ref)}'"
+                        f"WorkflowId = '{workflow_id}'"
                     ):
                         handle = stack.client.get_workflow_handle(
                             execution.id, run_id=execution.run_id
