@@ -62,10 +62,10 @@ class SmallInput(BaseModel):
     definition: InternedDefinition
 
 
-class InternedCaseInput(CaseWorkflowInput):
-    """CaseWorkflowInput with the one-line change proposed for workflows/case_types.py."""
+class PlainCaseInput(CaseWorkflowInput):
+    """CaseWorkflowInput without sharing: every input parses its own definition."""
 
-    definition: Annotated[Definition, WrapValidator(intern_definition)]
+    definition: Definition
 
 
 @pytest.fixture(autouse=True)
@@ -109,13 +109,13 @@ def test_two_parses_of_the_same_json_return_the_identical_definition() -> None:
 def test_case_inputs_decoded_by_temporals_converter_share_the_definition() -> None:
     converter = pydantic_data_converter.payload_converter
 
-    (first,) = converter.from_payloads([case_payload("LA-0001")], [InternedCaseInput])
-    (second,) = converter.from_payloads([case_payload("LA-0002")], [InternedCaseInput])
-    (plain,) = converter.from_payloads([case_payload("LA-0003")], [CaseWorkflowInput])
+    (first,) = converter.from_payloads([case_payload("LA-0001")], [CaseWorkflowInput])
+    (second,) = converter.from_payloads([case_payload("LA-0002")], [CaseWorkflowInput])
+    (plain,) = converter.from_payloads([case_payload("LA-0003")], [PlainCaseInput])
 
     assert first.definition is second.definition
     assert (first.case_ref, second.case_ref) == ("LA-0001", "LA-0002")
-    # Without the validator (today's CaseWorkflowInput) each input parses its own copy.
+    # Without the validator each input parses its own copy.
     assert plain.definition is not first.definition
     assert plain.definition == first.definition
 
@@ -147,8 +147,8 @@ def test_the_same_clocks_in_another_order_are_not_shared() -> None:
 
 def test_a_shared_definition_round_trips_unchanged() -> None:
     converter = pydantic_data_converter.payload_converter
-    (first,) = converter.from_payloads([case_payload()], [InternedCaseInput])
-    (second,) = converter.from_payloads([case_payload()], [InternedCaseInput])
+    (first,) = converter.from_payloads([case_payload()], [CaseWorkflowInput])
+    (second,) = converter.from_payloads([case_payload()], [CaseWorkflowInput])
 
     assert second.definition is first.definition
     assert second.definition.model_dump() == the_definition().model_dump()
@@ -304,8 +304,8 @@ def test_memory_for_case_inputs_with_and_without_sharing() -> None:
     data = case_payload().data
     count = int(os.environ.get("CASECLOCK_INTERN_MEMORY_COUNT", "100"))
 
-    plain = retained_bytes(CaseWorkflowInput, data, count)
-    shared = retained_bytes(InternedCaseInput, data, count)
+    plain = retained_bytes(PlainCaseInput, data, count)
+    shared = retained_bytes(CaseWorkflowInput, data, count)
 
     print(
         f"\n{count} case inputs: {plain / 2**20:.1f} MiB ({plain / count / 1024:.0f} KiB each) "
@@ -322,7 +322,7 @@ class DefinitionIdentityWorkflow:
     """Returns the identity of the definition its input was decoded into."""
 
     @workflow.run
-    async def run(self, request: InternedCaseInput) -> int:
+    async def run(self, request: CaseWorkflowInput) -> int:
         return id(request.definition)
 
 
@@ -331,7 +331,7 @@ class DefinitionIdentityWorkflow:
 async def test_sandboxed_workflow_runs_share_one_definition(local_env: WorkflowEnvironment) -> None:
     client = local_env.client
     task_queue = f"intern-{uuid.uuid4()}"
-    value = InternedCaseInput(
+    value = CaseWorkflowInput(
         case_ref="LA-0000",
         allocation=Allocation(team="TM-AE"),
         definition=the_definition(),
