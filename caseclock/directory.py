@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple, Self
+from typing import NamedTuple, Self, TypeVar
 
 import structlog
 import yaml
@@ -49,6 +49,8 @@ class JobRole(StrEnum):
 
 
 LADDER = tuple(JobRole)
+_ROLE_CODES = frozenset(role.value for role in JobRole)
+_Row = TypeVar("_Row", Staff, Team, Service)
 
 
 class Recipient(BaseModel):
@@ -221,25 +223,33 @@ async def load_directory(
 class _Lookups:
     """Directory reads in one session, each made once (a batch resolves many alerts).
 
-    Staff, teams and services come through the session's identity map; the query results
-    below are memoised here, so a batch of alerts for the same teams reads each row once.
+    Rows are held here, not only in the session's identity map (which holds them weakly,
+    so a row nobody refers to any more would be read again), with misses remembered too.
     """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._rows: dict[tuple[type[Staff | Team | Service], str], Staff | Team | Service | None]
+        self._rows = {}
         self._absences: dict[tuple[str, date], Absence | None] = {}
         self._directors: list[str] | None = None
         self._led: dict[str, str | None] = {}
         self._first_team: dict[tuple[JobRole, str], str | None] = {}
 
+    async def _get(self, model: type[_Row], code: str) -> _Row | None:
+        if (model, code) not in self._rows:
+            self._rows[model, code] = await self.session.get(model, code)
+        found = self._rows[model, code]
+        return found if isinstance(found, model) else None
+
     async def staff(self, code: str) -> Staff | None:
-        return await self.session.get(Staff, code)
+        return await self._get(Staff, code)
 
     async def team(self, code: str) -> Team | None:
-        return await self.session.get(Team, code)
+        return await self._get(Team, code)
 
     async def service(self, code: str) -> Service | None:
-        return await self.session.get(Service, code)
+        return await self._get(Service, code)
 
     async def absence(self, code: str, on: date) -> Absence | None:
         """The absence of ``code`` on ``on`` (one with cover first), or None."""
@@ -386,9 +396,6 @@ def unknown_roles_error(roles: Sequence[str]) -> str | None:
         return None
     known = ", ".join(JobRole)
     return f"unknown role(s) {', '.join(map(repr, unknown))}; roles are {known}"
-
-
-_ROLE_CODES = frozenset(role.value for role in JobRole)
 
 
 class Directory:

@@ -5,12 +5,12 @@ use their own dates, so they cannot change what another test sees.
 """
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 import caseclock
 from caseclock.db.models import Absence, Service, Staff, Team
@@ -20,6 +20,7 @@ from caseclock.directory import (
     Directory,
     DirectorySeed,
     Recipient,
+    ResolveRequest,
     TeamSeed,
     load_directory,
 )
@@ -222,3 +223,65 @@ def test_a_seed_with_broken_references_lists_every_problem(seed: DirectorySeed) 
         "staff: code 'HOS-ASSESS' appears more than once",
     ):
         assert expected in message
+
+
+async def test_resolving_many_gives_what_resolving_each_gives(directory: Directory) -> None:
+    requests = [
+        ResolveRequest("AE", "SW-AE-2", EVERYONE, ORDINARY_DAY),
+        ResolveRequest("AW", None, ("social_worker", "team_manager"), ORDINARY_DAY),
+        ResolveRequest("CPN", "SW-CPN-1", ("social_worker", "team_manager"), ADEYEMI_ON_LEAVE),
+        ResolveRequest("CPN", "SW-LEFT-9", ("social_worker",), ORDINARY_DAY),
+    ]
+
+    together = await directory.resolve_many(requests * 3)
+
+    one_by_one = [await directory.resolve(*request) for request in requests]
+    assert together == one_by_one * 3
+
+
+async def test_a_batch_reads_each_row_once(database: Database, directory: Directory) -> None:
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    request = ResolveRequest("CIC", "SW-CIC-2", EVERYONE, ORDINARY_DAY)
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await directory.resolve_many([request])
+        alone = len(statements)
+        statements.clear()
+        others = [request._replace(allocated_worker=f"SW-CIC-{n}") for n in (1, 2, 3)]
+        await directory.resolve_many([request] * 50 + others)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+
+    # The same team, service and director: only the other workers and their absences are new.
+    assert len(statements) <= alone + 2 * len(others)
+
+
+async def test_a_cached_resolution_lasts_its_time_to_live(
+    database: Database, seed: DirectorySeed, directory: Directory
+) -> None:
+    clock = [1000.0]
+    roles = ["team_manager"]
+    day = date(2027, 5, 5)
+    timed, cleared = (
+        Directory(database.sessions, cache_ttl=timedelta(seconds=60), now=lambda: clock[0])
+        for _ in range(2)
+    )
+    before = [await cache.resolve("AE", "SW-AE-1", roles, day) for cache in (timed, cleared)]
+    await away(database, seed, AbsenceSeed(staff="TM-AE", starts_on=day, ends_on=day))
+
+    clock[0] += 59
+    still = await timed.resolve("AE", "SW-AE-1", roles, day)
+    cleared.clear_cache()
+    after_clearing = await cleared.resolve("AE", "SW-AE-1", roles, day)
+    clock[0] += 2
+    after_expiry = await timed.resolve("AE", "SW-AE-1", roles, day)
+
+    present = [("TM-AE", "team_manager", None)]
+    assert [told(found) for found in before] == [present, present]
+    assert told(still) == present
+    covered = [("SM-ASSESS", "team_manager", "TM-AE")]
+    assert told(after_clearing) == told(after_expiry) == covered
