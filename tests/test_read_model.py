@@ -35,8 +35,9 @@ from caseclock.db.models import (
     Delivery,
     Escalation,
     Event,
+    InboxItem,
 )
-from caseclock.db.read_model import ReadModel
+from caseclock.db.read_model import AlertClaims, ClaimState, DeliveryKey, ReadModel
 from caseclock.units import Counting, Unit
 from tests.db_fixtures import Database, database, unique
 
@@ -406,3 +407,81 @@ async def test_write_audit_appends_an_entry(database: Database, model: ReadModel
     assert entry is not None
     assert (entry.actor, entry.action, entry.detail) == ("tm1", "view_case", {"fields": ["clocks"]})
     assert entry.at.tzinfo is not None
+
+
+# Batched claims ------------------------------------------------------------------------
+
+
+def states(claims: AlertClaims) -> dict[tuple[str, str], ClaimState]:
+    return {(key.staff_code, key.channel): claim.state for key, claim in claims.claims.items()}
+
+
+async def test_a_batch_claim_records_the_alerts_and_claims_each_delivery_once(
+    database: Database, model: ReadModel
+) -> None:
+    action = notify(await new_case(model), level=2)
+    wanted = [
+        DeliveryKey(action.key, staff, channel)
+        for staff in ("tm1", "sm1")
+        for channel in ("inbox", "email")
+    ]
+
+    first = await model.record_alerts_and_claim([action], wanted)
+    racing = await model.record_alerts_and_claim([action], wanted)
+
+    assert first.unknown_cases == frozenset()
+    assert states(first) == {
+        ("tm1", "inbox"): ClaimState.SENT_NOW,
+        ("sm1", "inbox"): ClaimState.SENT_NOW,
+        ("tm1", "email"): ClaimState.CLAIMED,
+        ("sm1", "email"): ClaimState.CLAIMED,
+    }
+    assert states(racing) == {
+        ("tm1", "inbox"): ClaimState.ALREADY_SENT,
+        ("sm1", "inbox"): ClaimState.ALREADY_SENT,
+        ("tm1", "email"): ClaimState.IN_PROGRESS,
+        ("sm1", "email"): ClaimState.IN_PROGRESS,
+    }
+    assert [e.key for e in await model.list_escalations(open_only=False)].count(action.key) == 1
+    assert await count(database, InboxItem, escalation_key=action.key) == 2
+
+    tm_email, sm_email = (first.claims[key].delivery_id for key in wanted if key.channel == "email")
+    assert tm_email is not None
+    assert sm_email is not None
+    await model.mark_batch([tm_email], {sm_email: "SMTP 451 try later"})
+    await model.mark_batch([], {tm_email: "a stale sender's late error"})
+    again = await model.record_alerts_and_claim([action], wanted)
+
+    assert states(again)[("tm1", "email")] is ClaimState.ALREADY_SENT
+    assert states(again)[("sm1", "email")] is ClaimState.CLAIMED
+    rows = await model.delivery_rows([action.key])
+    assert rows[DeliveryKey(action.key, "tm1", "email")] == ("sent", 1)
+    assert rows[DeliveryKey(action.key, "sm1", "email")] == ("pending", 2)
+
+
+async def test_a_batch_claim_takes_a_lapsed_claim_and_keeps_an_acknowledgement(
+    database: Database, model: ReadModel
+) -> None:
+    action = notify(await new_case(model))
+    email = DeliveryKey(action.key, "tm1", "email")
+    assert states(await model.record_alerts_and_claim([action], [email])) == {
+        ("tm1", "email"): ClaimState.CLAIMED
+    }
+    await model.acknowledge(action.key, "tm1", "Conference booked.")
+
+    later = ReadModel(database.sessions, now=lambda: datetime.now(UTC) + timedelta(hours=1))
+    lapsed = await later.record_alerts_and_claim([action], [email])
+
+    assert states(lapsed) == {("tm1", "email"): ClaimState.CLAIMED}
+    [escalation] = [e for e in await model.list_escalations(open_only=False) if e.key == action.key]
+    assert escalation.acknowledgement_note == "Conference booked."
+
+
+async def test_a_batch_claim_leaves_out_alerts_of_unknown_cases(model: ReadModel) -> None:
+    known, ghost = notify(await new_case(model)), notify(unique("GHOST"))
+    wanted = [DeliveryKey(a.key, "tm1", "inbox") for a in (known, ghost)]
+
+    claims = await model.record_alerts_and_claim([known, ghost], wanted)
+
+    assert claims.unknown_cases == {ghost.case_ref}
+    assert {key.escalation_key for key in claims.claims} == {known.key}
