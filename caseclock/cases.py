@@ -4,11 +4,17 @@ Each call checks its input with the same pure core the workflow runs, so bad inp
 clear error before anything durable happens.
 """
 
+import functools
 from datetime import date, datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from caseclock.calendar import WorkingCalendar, local_date
@@ -32,7 +38,14 @@ from workflows.case_types import (
 def calendar_for(earliest: date, today: date) -> WorkingCalendar:
     """The calendar snapshot a new case carries: from the year before its first event."""
     first_year = min(earliest.year, today.year) - 1
-    return build_england_and_wales_calendar(first_year, today.year + CALENDAR_YEARS_AHEAD)
+    return _calendar(first_year, today.year + CALENDAR_YEARS_AHEAD)
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(first_year: int, last_year: int) -> WorkingCalendar:
+    # Built once per span and shared: a calendar is frozen, and building one takes a few
+    # milliseconds that every case start would otherwise pay.
+    return build_england_and_wales_calendar(first_year, last_year)
 
 
 def check_case_start(
@@ -66,14 +79,35 @@ async def open_case(
     A case that closed earlier is reopened (a re-referral): its new run continues from the
     last episode's final state, so occurrence numbers, event ids and the read model's
     history carry on instead of starting again at 1 and overwriting the earlier episode.
+    A new case takes one call to Temporal; only a closed one needs its last state first.
     """
     if not events:
         raise EventRejectedError(
             "start", [Rejection(field="events", reason="a case starts with at least one event")]
         )
-    previous = await _closed_episode(client, case_ref)
     calendar = calendar_for(min(e.effective_date for e in events), local_date(now))
+    check_case_start(definition, case_ref, events, calendar, now)
+    try:
+        await _start(client, task_queue, definition, case_ref, allocation, events, calendar, None)
+        return
+    except WorkflowAlreadyStartedError:
+        pass  # it ran before and closed: reopen it from its final state
+    previous = await _closed_episode(client, case_ref)
     check_case_start(definition, case_ref, events, calendar, now, previous)
+    await _start(client, task_queue, definition, case_ref, allocation, events, calendar, previous)
+
+
+async def _start(
+    client: Client,
+    task_queue: str,
+    definition: Definition,
+    case_ref: str,
+    allocation: Allocation,
+    events: list[CaseEvent],
+    calendar: WorkingCalendar,
+    previous: CaseState | None,
+) -> None:
+    """Start the case's workflow; without ``previous``, refuse an id that ran and closed."""
     await client.start_workflow(
         CaseWorkflow.run,
         CaseWorkflowInput(
@@ -86,7 +120,11 @@ async def open_case(
         ),
         id=workflow_id_for(case_ref),
         task_queue=task_queue,
+        # An open case is left as it is; a closed one is reopened only with its state.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        if previous is not None
+        else WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(DEFINITION_ATTRIBUTE, f"{definition.id}@{definition.version}"),
