@@ -11,6 +11,7 @@ so that the wording does not depend on the process locale.
 
 import html
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -67,11 +68,16 @@ class AlertMessage(BaseModel):
     webhook_json: dict[str, JsonValue]
 
 
-class _Section(BaseModel):
-    """A titled block of paragraphs, rendered the same way in text and HTML."""
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """A titled block of paragraphs, rendered the same way in text and HTML.
 
-    heading: str | None = None
+    A plain dataclass: built ten times per alert and recipient, and never from outside data,
+    so pydantic's validation would cost time and check nothing.
+    """
+
     paragraphs: tuple[str, ...]
+    heading: str | None = None
     link: str | None = None
 
 
