@@ -7,23 +7,19 @@ every planned alert that has fallen due, in batches through the delivery ledger,
 when to look again. Both are idempotent: upserts, a plan version, and ledger claims.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.case_activities import (
-    CaseClosedInput,
-    CaseOpenedInput,
-    ReadModelActivities,
-    RecordAction,
-    RecordActionsInput,
-)
+from activities.case_activities import CaseClosedInput, CaseOpenedInput, RecordAction
 from caseclock.core.actions import NotifyAction
 from caseclock.db.alert_plan import AlertPlan, DueAlert, Settlement
-from caseclock.db.read_model import ReadModel
+from caseclock.db.read_model import CaseOpening, ReadModel
 from caseclock.notify.delivery import AlertDelivery, AlertOutcome, AlertToDeliver
 
 SWEEP_WORKFLOW = "AlertSweepWorkflow"
@@ -86,33 +82,46 @@ async def wake_sweep(client: Client, task_queue: str) -> None:
 
 
 class StepActivities:
-    """Record a case's step and its plan in the read model."""
+    """Record a case's step and its plan in the read model, in one transaction."""
 
     def __init__(self, read_model: ReadModel, plan: AlertPlan) -> None:
-        self._records = ReadModelActivities(read_model)
+        self._read_model = read_model
         self._plan = plan
 
     @activity.defn(name="record_step")
     async def record_step(self, step: RecordStepInput) -> None:
         """Write the step's facts in order, then its plan; a stale plan is ignored."""
-        if step.opened is not None:
-            await self._records.record_case_opened(step.opened)
-        if step.actions:
-            await self._records.record_actions(
-                RecordActionsInput(case_ref=step.case_ref, actions=step.actions)
-            )
-        if step.plan is not None:
-            info = activity.info()
-            client = activity.client()
+        opened, closed, plan = step.opened, step.closed, step.plan
+        also: Callable[[AsyncSession], Awaitable[None]] | None = None
+        if plan is not None:
+            client, task_queue = activity.client(), activity.info().task_queue
 
             async def wake(_due: datetime) -> None:
-                await wake_sweep(client, info.task_queue)
+                await wake_sweep(client, task_queue)
 
-            await self._plan.replace_plan(
-                step.case_ref, step.plan.version, step.plan.after, step.plan.alerts, wake
-            )
-        if step.closed is not None:
-            await self._records.record_case_closed(step.closed)
+            async def replace_plan(session: AsyncSession) -> None:
+                await self._plan.replace_plan_in(
+                    session, step.case_ref, plan.version, plan.after, plan.alerts, wake
+                )
+
+            also = replace_plan
+
+        await self._read_model.record_step(
+            step.case_ref,
+            opening=None
+            if opened is None
+            else CaseOpening(
+                opened.definition_id,
+                opened.definition_version,
+                opened.team,
+                opened.allocated_worker,
+                opened.opened_on,
+            ),
+            actions=step.actions,
+            closed_on=None if closed is None else closed.closed_on,
+            also=also,
+        )
+        structlog.get_logger().debug("recorded", case_ref=step.case_ref, actions=len(step.actions))
 
 
 class SweepActivities:

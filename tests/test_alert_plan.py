@@ -8,11 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from caseclock.core.actions import ClockSnapshot, ClockStatus, NotifyAction, RecordClockAction
+from caseclock.core.actions import (
+    ClockSnapshot,
+    ClockStatus,
+    NotifyAction,
+    RecordClockAction,
+    RecordEventAction,
+)
 from caseclock.db.alert_plan import AlertPlan, PlanStatus, Settlement
 from caseclock.db.models import AlertSweepState, Clock, PlannedAlert
-from caseclock.db.read_model import ReadModel
+from caseclock.db.read_model import CaseOpening, ReadModel
 from tests import db_fixtures
 from tests.db_fixtures import Database
 from tests.test_read_model import deadline, new_case, notify
@@ -180,3 +187,45 @@ async def test_due_alerts_are_settled_delivered_or_put_back_with_their_error(
     assert not still_due & {case_ref, other_case}
     next_look = await plan.schedule_next_wake(T, timedelta(minutes=10))
     assert next_look <= T + timedelta(minutes=1)
+
+
+async def test_a_step_is_written_whole_or_not_at_all(
+    database: Database, plan: AlertPlan, model: ReadModel
+) -> None:
+    case_ref = f"STEP-{T.microsecond}-{id(plan)}"
+    opening = CaseOpening("child_protection", "2026.1", "T-STEP", None, T.date())
+    event = RecordEventAction(
+        case_ref=case_ref,
+        event_id="r1",
+        event_type="referral_received",
+        effective_date=T.date(),
+        effective_at=None,
+        recorded_at=T,
+        recorded_by="SW-1",
+        outcome=None,
+    )
+    alert = at(notify(case_ref), T + timedelta(days=1))
+
+    async def unreachable(_due: datetime) -> None:
+        raise ConnectionError("temporal unreachable")
+
+    async def plan_then_fail(session: AsyncSession) -> None:
+        await set_next_wake_in(session)
+        await plan.replace_plan_in(session, case_ref, 1, T, [alert], unreachable)
+
+    with pytest.raises(ConnectionError):
+        await model.record_step(case_ref, opening=opening, actions=[event], also=plan_then_fail)
+    # Nothing of the step was kept: no case, no event, no plan.
+    assert await model.get_case(case_ref) is None
+    assert await statuses(database, case_ref) == {}
+
+    await model.record_step(case_ref, opening=opening, actions=[event])
+    case = await model.get_case(case_ref)
+    assert case is not None
+    assert case.team == "T-STEP"
+
+
+async def set_next_wake_in(session: AsyncSession) -> None:
+    """Make the sweep's next look so late that any plan must wake it."""
+    await AlertPlan._lock_sweep_row(session)
+    await session.execute(update(AlertSweepState).values(next_wake_at=None))

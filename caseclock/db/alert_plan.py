@@ -131,21 +131,33 @@ class AlertPlan:
 
         """
         async with self._sessions.begin() as session:
-            if not await self._claim_version(session, case_ref, version):
-                return False
-            await session.execute(
-                delete(PlannedAlert).where(
-                    PlannedAlert.case_ref == case_ref,
-                    PlannedAlert.status == PlanStatus.PLANNED.value,
-                    PlannedAlert.fire_at > after,
-                ),
-                execution_options=NO_SYNC,
-            )
-            await self._insert(session, case_ref, alerts)
-            if alerts:
-                earliest = min(alert.fire_at for alert in alerts)
-                if await self._lower_next_wake(session, earliest, after):
-                    await wake_sweep(earliest)
+            return await self.replace_plan_in(session, case_ref, version, after, alerts, wake_sweep)
+
+    async def replace_plan_in(
+        self,
+        session: AsyncSession,
+        case_ref: str,
+        version: int,
+        after: datetime,
+        alerts: Sequence[NotifyAction],
+        wake_sweep: Callable[[datetime], Awaitable[None]],
+    ) -> bool:
+        """:meth:`replace_plan` inside the caller's transaction (with the step's facts)."""
+        if not await self._claim_version(session, case_ref, version):
+            return False
+        await session.execute(
+            delete(PlannedAlert).where(
+                PlannedAlert.case_ref == case_ref,
+                PlannedAlert.status == PlanStatus.PLANNED.value,
+                PlannedAlert.fire_at > after,
+            ),
+            execution_options=NO_SYNC,
+        )
+        await self._insert(session, case_ref, alerts)
+        if alerts:
+            earliest = min(alert.fire_at for alert in alerts)
+            if await self._lower_next_wake(session, earliest, after):
+                await wake_sweep(earliest)
         return True
 
     async def due(self, now: datetime, limit: int) -> list[DueAlert]:

@@ -11,7 +11,7 @@ Writes start with a write statement, which takes SQLite's write lock at once; re
 and writing later would risk a ``SQLITE_BUSY`` that the busy timeout cannot retry.
 """
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,6 +50,7 @@ from caseclock.db.views import (
 
 __all__ = [
     "AlertClaims",
+    "CaseOpening",
     "Claim",
     "ClaimState",
     "DeliveryKey",
@@ -109,6 +110,17 @@ def _by_key(action: NotifyAction) -> str:
     return action.key
 
 
+@dataclass(frozen=True)
+class CaseOpening:
+    """What the case row holds when a case opens (or reopens)."""
+
+    definition_id: str
+    definition_version: str
+    team: str
+    allocated_worker: str | None
+    opened_on: date
+
+
 class ReadModel(DeliveryLedger):
     """The read model's writes (idempotent) and reads (pydantic views).
 
@@ -138,32 +150,36 @@ class ReadModel(DeliveryLedger):
         opened_on: date,
     ) -> None:
         """Create or update a case; its recorded stages are kept."""
-        now = self._now()
+        opening = CaseOpening(definition_id, definition_version, team, allocated_worker, opened_on)
         async with self._sessions.begin() as session:
-            stmt = insert_for(session, Case).values(
-                case_ref=case_ref,
-                definition_id=definition_id,
-                definition_version=definition_version,
-                team_code=team,
-                allocated_worker_code=allocated_worker,
-                opened_on=opened_on,
-                closed_on=None,
-                current_stages={},
-                updated_at=now,
-            )
-            columns = ("definition_id", "definition_version", "team_code")
-            set_ = {name: stmt.excluded[name] for name in columns}
-            set_ |= {
-                "allocated_worker_code": stmt.excluded.allocated_worker_code,
-                "opened_on": stmt.excluded.opened_on,
-                # Opening again (a re-referral after closure) reopens the case.
-                "closed_on": stmt.excluded.closed_on,
-                "updated_at": stmt.excluded.updated_at,
-            }
-            await session.execute(
-                stmt.on_conflict_do_update(index_elements=["case_ref"], set_=set_)
-            )
-            await self._copy_team_to_clocks(session, case_ref, team)
+            await self._upsert_case_in(session, case_ref, opening)
+
+    async def _upsert_case_in(
+        self, session: AsyncSession, case_ref: str, opening: CaseOpening
+    ) -> None:
+        now = self._now()
+        stmt = insert_for(session, Case).values(
+            case_ref=case_ref,
+            definition_id=opening.definition_id,
+            definition_version=opening.definition_version,
+            team_code=opening.team,
+            allocated_worker_code=opening.allocated_worker,
+            opened_on=opening.opened_on,
+            closed_on=None,
+            current_stages={},
+            updated_at=now,
+        )
+        columns = ("definition_id", "definition_version", "team_code")
+        set_ = {name: stmt.excluded[name] for name in columns}
+        set_ |= {
+            "allocated_worker_code": stmt.excluded.allocated_worker_code,
+            "opened_on": stmt.excluded.opened_on,
+            # Opening again (a re-referral after closure) reopens the case.
+            "closed_on": stmt.excluded.closed_on,
+            "updated_at": stmt.excluded.updated_at,
+        }
+        await session.execute(stmt.on_conflict_do_update(index_elements=["case_ref"], set_=set_))
+        await self._copy_team_to_clocks(session, case_ref, opening.team)
 
     async def set_allocation(self, case_ref: str, team: str, allocated_worker: str | None) -> None:
         """Move a case to a team and worker (None: unallocated).
@@ -194,15 +210,52 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._sessions.begin() as session:
-            stmt = (
-                update(Case)
-                .where(Case.case_ref == case_ref)
-                .values(closed_on=closed_on, updated_at=self._now())
-                .returning(Case.case_ref)
-                .execution_options(**NO_UPDATE)
-            )
-            if (await session.execute(stmt)).first() is None:
-                raise UnknownCaseError(case_ref)
+            await self._close_case_in(session, case_ref, closed_on)
+
+    async def _close_case_in(self, session: AsyncSession, case_ref: str, closed_on: date) -> None:
+        stmt = (
+            update(Case)
+            .where(Case.case_ref == case_ref)
+            .values(closed_on=closed_on, updated_at=self._now())
+            .returning(Case.case_ref)
+            .execution_options(**NO_UPDATE)
+        )
+        if (await session.execute(stmt)).first() is None:
+            raise UnknownCaseError(case_ref)
+
+    async def record_step(
+        self,
+        case_ref: str,
+        *,
+        opening: CaseOpening | None = None,
+        actions: Sequence[RecordEventAction | RecordStageAction | RecordClockAction] = (),
+        closed_on: date | None = None,
+        also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> None:
+        """Everything one step of a case changed, in one transaction, in order.
+
+        The case row when it opens, its events, stage moves and clock occurrences, the
+        closing date when it closes, and ``also`` (the case's alert plan) last: all or none.
+
+        Raises:
+            UnknownCaseError: If the case has not been recorded (and is not opening).
+
+        """
+        async with self._case_write(case_ref) as session:
+            if opening is not None:
+                await self._upsert_case_in(session, case_ref, opening)
+            for action in actions:
+                match action:
+                    case RecordEventAction():
+                        await self._record_event_in(session, action)
+                    case RecordStageAction():
+                        await self._record_stage_in(session, action)
+                    case RecordClockAction():
+                        await self._record_clock_in(session, action)
+            if closed_on is not None:
+                await self._close_case_in(session, case_ref, closed_on)
+            if also is not None:
+                await also(session)
 
     @staticmethod
     async def _copy_team_to_clocks(session: AsyncSession, case_ref: str, team: str) -> None:
@@ -226,21 +279,24 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._case_write(action.case_ref) as session:
-            stmt = insert_for(session, Event).values(
-                case_ref=action.case_ref,
-                event_id=action.event_id,
-                event_type=action.event_type,
-                effective_date=action.effective_date,
-                effective_at=action.effective_at,
-                recorded_at=action.recorded_at,
-                recorded_by=action.recorded_by,
-                outcome=action.outcome,
-            )
-            columns = ("event_type", "effective_date", "effective_at", "recorded_at")
-            set_ = {name: stmt.excluded[name] for name in (*columns, "recorded_by", "outcome")}
-            await session.execute(
-                stmt.on_conflict_do_update(index_elements=["case_ref", "event_id"], set_=set_)
-            )
+            await self._record_event_in(session, action)
+
+    async def _record_event_in(self, session: AsyncSession, action: RecordEventAction) -> None:
+        stmt = insert_for(session, Event).values(
+            case_ref=action.case_ref,
+            event_id=action.event_id,
+            event_type=action.event_type,
+            effective_date=action.effective_date,
+            effective_at=action.effective_at,
+            recorded_at=action.recorded_at,
+            recorded_by=action.recorded_by,
+            outcome=action.outcome,
+        )
+        columns = ("event_type", "effective_date", "effective_at", "recorded_at")
+        set_ = {name: stmt.excluded[name] for name in (*columns, "recorded_by", "outcome")}
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["case_ref", "event_id"], set_=set_)
+        )
 
     async def record_stage(self, action: RecordStageAction) -> None:
         """Record a stage change in the history and refresh the case's current stages.
@@ -254,35 +310,38 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._case_write(action.case_ref) as session:
-            stmt = insert_for(session, CaseStage).values(
-                case_ref=action.case_ref,
-                track=action.track,
-                stage=action.stage,
-                entered_on=action.entered_on,
-                event_id=action.event_id,
+            await self._record_stage_in(session, action)
+
+    async def _record_stage_in(self, session: AsyncSession, action: RecordStageAction) -> None:
+        stmt = insert_for(session, CaseStage).values(
+            case_ref=action.case_ref,
+            track=action.track,
+            stage=action.stage,
+            entered_on=action.entered_on,
+            event_id=action.event_id,
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["case_ref", "track", "stage", "event_id"],
+                set_={"entered_on": stmt.excluded.entered_on},
             )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["case_ref", "track", "stage", "event_id"],
-                    set_={"entered_on": stmt.excluded.entered_on},
-                )
-            )
-            # FOR NO KEY UPDATE: serialises stage writes per case on PostgreSQL without
-            # conflicting with the key-share lock the insert above took on the case row.
-            lock = select(Case.case_ref).where(Case.case_ref == action.case_ref)
-            await session.execute(lock.with_for_update(key_share=True))
-            history = await session.execute(
-                select(CaseStage.track, CaseStage.stage)
-                .where(CaseStage.case_ref == action.case_ref)
-                .order_by(CaseStage.entered_on, CaseStage.id)
-            )
-            current = dict(history.all())
-            await session.execute(
-                update(Case)
-                .where(Case.case_ref == action.case_ref)
-                .values(current_stages=current, updated_at=self._now())
-                .execution_options(**NO_UPDATE)
-            )
+        )
+        # FOR NO KEY UPDATE: serialises stage writes per case on PostgreSQL without
+        # conflicting with the key-share lock the insert above took on the case row.
+        lock = select(Case.case_ref).where(Case.case_ref == action.case_ref)
+        await session.execute(lock.with_for_update(key_share=True))
+        history = await session.execute(
+            select(CaseStage.track, CaseStage.stage)
+            .where(CaseStage.case_ref == action.case_ref)
+            .order_by(CaseStage.entered_on, CaseStage.id)
+        )
+        current = dict(history.all())
+        await session.execute(
+            update(Case)
+            .where(Case.case_ref == action.case_ref)
+            .values(current_stages=current, updated_at=self._now())
+            .execution_options(**NO_UPDATE)
+        )
 
     async def record_clock(self, action: RecordClockAction) -> None:
         """Create or update one occurrence of a clock, with its deadline explained.
@@ -291,33 +350,36 @@ class ReadModel(DeliveryLedger):
             UnknownCaseError: If the case has not been recorded.
 
         """
+        async with self._case_write(action.case_ref) as session:
+            await self._record_clock_in(session, action)
+
+    async def _record_clock_in(self, session: AsyncSession, action: RecordClockAction) -> None:
         snap, deadline = action.clock, action.clock.deadline
         team = select(Case.team_code).where(Case.case_ref == action.case_ref).scalar_subquery()
-        async with self._case_write(action.case_ref) as session:
-            stmt = insert_for(session, Clock).values(
-                case_ref=action.case_ref,
-                clock_id=snap.clock_id,
-                occurrence=snap.occurrence,
-                team_code=team,
-                title=snap.clock_title,
-                status=snap.status.value,
-                start_date=deadline.start_date,
-                due_date=deadline.due_date,
-                due_at=deadline.due_at,
-                deadline=deadline.model_dump(mode="json"),
-                explanation=deadline.explain(),
-                levels_fired=list(snap.levels_fired),
-                closed_by_event_id=snap.closed_by_event_id,
-                closed_on=snap.closed_on,
-                updated_at=self._now(),
+        stmt = insert_for(session, Clock).values(
+            case_ref=action.case_ref,
+            clock_id=snap.clock_id,
+            occurrence=snap.occurrence,
+            team_code=team,
+            title=snap.clock_title,
+            status=snap.status.value,
+            start_date=deadline.start_date,
+            due_date=deadline.due_date,
+            due_at=deadline.due_at,
+            deadline=deadline.model_dump(mode="json"),
+            explanation=deadline.explain(),
+            levels_fired=list(snap.levels_fired),
+            closed_by_event_id=snap.closed_by_event_id,
+            closed_on=snap.closed_on,
+            updated_at=self._now(),
+        )
+        keys = {"id", "case_ref", "clock_id", "occurrence"}
+        set_ = {c.name: c for c in stmt.excluded if c.name not in keys}
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["case_ref", "clock_id", "occurrence"], set_=set_
             )
-            keys = {"id", "case_ref", "clock_id", "occurrence"}
-            set_ = {c.name: c for c in stmt.excluded if c.name not in keys}
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["case_ref", "clock_id", "occurrence"], set_=set_
-                )
-            )
+        )
 
     async def list_clocks(self, case_ref: str) -> list[ClockView]:
         """The case's clock occurrences, soonest due first."""
