@@ -22,6 +22,7 @@ from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
 from caseclock.directory import Directory
+from caseclock.gc_pauses import report_long_pauses
 from caseclock.logging import configure_logging
 from caseclock.notify.email import EmailSender
 from caseclock.notify.webhook import WebhookSender
@@ -115,6 +116,7 @@ def main() -> None:
     """Entry point: read settings once, configure logging once, run."""
     settings = Settings()
     configure_logging(settings.log_level)
+    report_long_pauses()
     asyncio.run(run(settings))
 
 

@@ -7,6 +7,7 @@ every planned alert that has fallen due, in batches through the delivery ledger,
 when to look again. Both are idempotent: upserts, a plan version, and ledger claims.
 """
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -140,12 +141,27 @@ class SweepActivities:
         """
         log = structlog.get_logger()
         delivered = retrying = 0
-        while batch := await self._plan.due(request.now, SWEEP_BATCH):
+        while True:
+            began = time.monotonic()
+            batch = await self._plan.due(request.now, SWEEP_BATCH)
+            if not batch:
+                break
+            read = time.monotonic()
             settlements = await self._deliver(batch)
+            sent = time.monotonic()
             await self._plan.settle(settlements, request.now, RETRY_AFTER)
-            delivered += sum(1 for settled in settlements if settled.delivered)
-            retrying += sum(1 for settled in settlements if not settled.delivered)
+            done = sum(1 for settled in settlements if settled.delivered)
+            delivered += done
+            retrying += len(settlements) - done
             activity.heartbeat(delivered)
+            log.info(
+                "sweep batch",
+                alerts=len(batch),
+                delivered=done,
+                read_ms=round((read - began) * 1000),
+                deliver_ms=round((sent - read) * 1000),
+                settle_ms=round((time.monotonic() - sent) * 1000),
+            )
         next_wake = await self._plan.schedule_next_wake(request.now, SWEEP_MAX_IDLE)
         if delivered or retrying:
             log.info("sweep delivered", delivered=delivered, retrying=retrying)
