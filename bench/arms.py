@@ -70,8 +70,8 @@ def storm_definition() -> Definition:
     """Child protection with the police-protection ladder cut to its overdue rung.
 
     Each case then has exactly one alert, at the instant its 72 hours run out, so a storm
-    is N alerts due at one instant and nothing else. The workflow path (timer, core,
-    record_actions, notify_escalation, ledger, SMTP) is the one every alert takes.
+    is N alerts due at one instant and nothing else. The path (the case's plan, the sweep,
+    the ledger, SMTP) is the one every planned alert takes.
     """
     definition = child_protection()
     hourly = definition.ladders["hourly"]

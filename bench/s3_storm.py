@@ -2,10 +2,11 @@
 
 Caseclock: N cases opened with police protection that started 72 hours before the storm
 instant T, on the child-protection definition with the police-protection ladder cut to its
-overdue rung (``bench.arms.storm_definition``), so each case raises exactly one alert at T:
-the timer fires, the core says what is due, ``record_actions`` and ``notify_escalation``
-run, and the alert goes to the team manager and the service manager by inbox and email
-(four deliveries, each claimed in the ledger first). Floor: ``FloorDeadline`` with its
+overdue rung (``bench.arms.storm_definition``), so each case raises exactly one alert at T. Each case
+planned that alert when it opened; at T the sweep (``AlertSweepWorkflow``) wakes, reads
+what is due and delivers it in batches through the ledger, and each alert goes to the team
+manager and the service manager by inbox and email (four deliveries, each claimed in the
+ledger first). The cases themselves do not wake. Floor: ``FloorDeadline`` with its
 deadline at T writes one row. DBOS: the peer's workflow with its deadline at T writes one
 row.
 
@@ -53,7 +54,7 @@ HEADLINE = [
 ]
 # Setup rates to plan the storm instant by (cases opened per second on this machine, with
 # room to spare); a run whose setup overran the instant says so in its figures.
-SETUP_RATE = {"caseclock": 18.0, "floor": 40.0, "dbos": 80.0}
+SETUP_RATE = {"caseclock": 10.0, "floor": 20.0, "dbos": 80.0}
 SETUP_MARGIN_S = 15.0
 DELIVERY_TIMEOUT_S = 900.0
 
