@@ -2,11 +2,11 @@
 
 Caseclock: N cases opened with police protection that started 72 hours before the storm
 instant T, on the child-protection definition with the police-protection ladder cut to its
-overdue rung (``bench.arms.storm_definition``), so each case raises exactly one alert at T. Each case
-planned that alert when it opened; at T the sweep (``AlertSweepWorkflow``) wakes, reads
-what is due and delivers it in batches through the ledger, and each alert goes to the team
-manager and the service manager by inbox and email (four deliveries, each claimed in the
-ledger first). The cases themselves do not wake. Floor: ``FloorDeadline`` with its
+overdue rung (``bench.arms.storm_definition``), so each case raises exactly one alert at
+T. Each case planned that alert when it opened; at T the sweep (``AlertSweepWorkflow``)
+wakes, reads what is due and delivers it in batches through the ledger, and each alert
+goes to the team manager and the service manager by inbox and email (four deliveries, each
+claimed in the ledger first). The cases themselves do not wake. Floor: ``FloorDeadline`` with its
 deadline at T writes one row. DBOS: the peer's workflow with its deadline at T writes one
 row.
 
