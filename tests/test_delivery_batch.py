@@ -25,8 +25,13 @@ from caseclock.db.engine import insert_for
 from caseclock.db.models import Case, Delivery, Escalation, InboxItem
 from caseclock.db.read_model import ReadModel
 from caseclock.directory import Directory, DirectorySeed, load_directory
-from caseclock.notify.delivery import AlertDelivery, AlertOutcome, AlertToDeliver
-from caseclock.notify.email import EmailSender, message_id
+from caseclock.notify.delivery import (
+    DIGEST_MIN_ALERTS,
+    AlertDelivery,
+    AlertOutcome,
+    AlertToDeliver,
+)
+from caseclock.notify.email import EmailSender, digest_message_id, message_id
 from caseclock.notify.webhook import IDEMPOTENCY_HEADER, WebhookSender
 from caseclock.settings import SmtpSettings, WebhookSettings
 from caseclock.units import Counting, Unit
@@ -204,13 +209,12 @@ def received(mailbox: Mailbox) -> Counter[tuple[str, str]]:
 
 
 def expected_emails(world: World, refs: Sequence[str]) -> Counter[tuple[str, str]]:
-    return Counter(
-        {
-            (message_id(notify(ref).key, world.email_of(code), DOMAIN), world.email_of(code)): 1
-            for ref in refs
-            for code in (world.manager, world.service_manager)
-        }
-    )
+    """One email per alert and person; one digest per person from ``DIGEST_MIN_ALERTS`` on."""
+    addresses = [world.email_of(code) for code in (world.manager, world.service_manager)]
+    keys = [notify(ref).key for ref in refs]
+    if len(keys) >= DIGEST_MIN_ALERTS:
+        return Counter({(digest_message_id(keys, to, DOMAIN), to): 1 for to in addresses})
+    return Counter({(message_id(key, to, DOMAIN), to): 1 for key in keys for to in addresses})
 
 
 async def ledger(world: World, refs: Sequence[str]) -> Counter[tuple[str, str, int]]:

@@ -10,14 +10,19 @@ A batch costs two write transactions, however many alerts it holds:
    marks commit in the same transaction: nothing can send them twice.
 3. Emails go out over one SMTP session, webhooks over the shared HTTP client, only for
    the deliveries this batch claimed. A delivery claimed by a live sender elsewhere is not
-   sent; one already sent is counted, not sent again.
+   sent; one already sent is counted, not sent again. A person (one staff code, address,
+   role and covering-for) with ``DIGEST_MIN_ALERTS`` or more email deliveries claimed in
+   the batch gets one digest email listing them, most urgent first, instead of one email
+   each.
 4. One transaction marks the sent ones sent and the failed ones failed (released for a
-   retry, which sends them then).
+   retry, which sends them then). A digest's deliveries are sent or failed together; a
+   retry groups what it claims then, which may be a different digest or single emails.
 
 The claim comes before the send and is a lease (see ``caseclock.db.deliveries``): no send
 starts after half the lease has run, so a claim never lapses while its sender may still
 start sending. An email keeps the ``Message-ID`` derived from (key, address), so a resend
-after a crash between send and mark is recognisable.
+after a crash between send and mark is recognisable; a digest's ``Message-ID`` is derived
+from (sorted keys, address) for the same reason.
 """
 
 import asyncio
@@ -35,14 +40,16 @@ from caseclock.db import UnknownCaseError
 from caseclock.db.deliveries import INBOX, Claim, ClaimState, DeliveryKey
 from caseclock.db.read_model import ReadModel
 from caseclock.directory import Directory, Recipient, ResolveRequest, unknown_roles_error
-from caseclock.notify.email import EmailSender, OutgoingEmail
-from caseclock.notify.message import AlertMessage, render_alert
+from caseclock.notify.email import DigestEmail, EmailSender, OutgoingEmail
+from caseclock.notify.message import AlertMessage, render_alert, render_digest
 from caseclock.notify.webhook import WebhookSender
 
 EMAIL = "email"
 WEBHOOK = "webhook"
 # Webhook posts in flight at once for one batch.
 WEBHOOK_CONCURRENCY = 8
+# Email deliveries to one person in one batch from which they get one digest email instead.
+DIGEST_MIN_ALERTS = 5
 
 
 class AlertToDeliver(BaseModel):
@@ -272,11 +279,16 @@ class AlertDelivery:
         """Send the claimed deliveries; the error of each that failed, by delivery id."""
         if not sends:
             return {}
+        digests = _digest_groups(sends)
+        in_digest = {send.delivery_id for group in digests for send in group}
         messages: dict[tuple[str, str], AlertMessage] = {}
         failed: dict[int, str] = {}
-        emails: list[tuple[_Send, AlertMessage]] = []
+        # Each email to send, and the deliveries it carries (a digest's, or one).
+        emails = self._digests(digests, failed)
         webhooks: list[tuple[_Send, AlertMessage]] = []
         for send in sends:
+            if send.delivery_id in in_digest:
+                continue
             who = (send.alert.key, send.recipient.staff_code)
             try:
                 if who not in messages:
@@ -284,15 +296,19 @@ class AlertDelivery:
             except Exception as exc:  # one alert's problem stays its own
                 failed[send.delivery_id] = _describe(exc)
                 continue
-            (emails if send.channel == EMAIL else webhooks).append((send, messages[who]))
-        outgoing = [
-            OutgoingEmail(send.recipient.email, message, send.alert.key) for send, message in emails
-        ]
+            if send.channel == EMAIL:
+                outgoing = OutgoingEmail(send.recipient.email, messages[who], send.alert.key)
+                emails.append((outgoing, [send]))
+            else:
+                webhooks.append((send, messages[who]))
         email_errors, webhook_errors = await asyncio.gather(
-            self._email.send_many(outgoing, start_by=start_by),
+            self._email.send_many([email for email, _ in emails], start_by=start_by),
             self._post_all(webhooks, start_by),
         )
-        for (send, _), error in zip(emails + webhooks, email_errors + webhook_errors, strict=True):
+        for (_, carried), error in zip(emails, email_errors, strict=True):
+            if error is not None:
+                failed.update((send.delivery_id, _describe(error)) for send in carried)
+        for (send, _), error in zip(webhooks, webhook_errors, strict=True):
             if error is not None:
                 failed[send.delivery_id] = _describe(error)
         return failed
@@ -305,6 +321,28 @@ class AlertDelivery:
             recipient.covering_for,
             self._dashboard_url,
         )
+
+    def _digests(
+        self, groups: list[list[_Send]], failed: dict[int, str]
+    ) -> list[tuple[OutgoingEmail | DigestEmail, list[_Send]]]:
+        """One digest email per group; a digest that cannot be rendered fails its group."""
+        emails: list[tuple[OutgoingEmail | DigestEmail, list[_Send]]] = []
+        for group in groups:
+            recipient = group[0].recipient
+            try:
+                digest = render_digest(
+                    [send.alert.alert.action for send in group],
+                    recipient.display_name,
+                    recipient.role,
+                    recipient.covering_for,
+                    self._dashboard_url,
+                )
+            except Exception as exc:  # the digest's problem is each of its deliveries'
+                failed.update((send.delivery_id, _describe(exc)) for send in group)
+                continue
+            keys = tuple(send.alert.key for send in group)
+            emails.append((DigestEmail(recipient.email, digest, keys), group))
+        return emails
 
     async def _post_all(
         self, webhooks: list[tuple[_Send, AlertMessage]], start_by: float
@@ -329,6 +367,21 @@ class AlertDelivery:
                 return None
 
         return list(await asyncio.gather(*(post(send, message) for send, message in webhooks)))
+
+
+def _digest_groups(sends: list[_Send]) -> list[list[_Send]]:
+    """The email deliveries that go as digests: one group per person with enough of them.
+
+    A person is grouped by staff code and address, and by the role and covering-for they are
+    told under, so that the digest's "you are getting these as ..." is true of every line.
+    """
+    by_person: dict[tuple[str, str, str, str | None], list[_Send]] = {}
+    for send in sends:
+        if send.channel == EMAIL:
+            recipient = send.recipient
+            person = (recipient.staff_code, recipient.email, recipient.role, recipient.covering_for)
+            by_person.setdefault(person, []).append(send)
+    return [group for group in by_person.values() if len(group) >= DIGEST_MIN_ALERTS]
 
 
 def _describe(error: BaseException) -> str:

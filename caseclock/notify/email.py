@@ -8,6 +8,10 @@ it fails that email only, for the caller to retry.
 Each message carries a ``Message-ID`` derived from the idempotency key and the recipient,
 so a retried activity produces the same id and a mail system that de-duplicates by
 ``Message-ID`` drops the repeat. ``X-Caseclock-Key`` carries the key itself for audit.
+
+A digest (many alerts to one recipient in one email) goes over the same sessions; its
+``Message-ID`` is derived from the recipient and the sorted keys it covers, which
+``X-Caseclock-Keys`` lists.
 """
 
 import asyncio
@@ -29,10 +33,12 @@ from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from caseclock.notify.message import AlertMessage
+from caseclock.notify.message import AlertMessage, EmailContent
 from caseclock.settings import SmtpSettings
 
 KEY_HEADER = "X-Caseclock-Key"
+# The keys a digest covers, sorted, separated by spaces.
+KEYS_HEADER = "X-Caseclock-Keys"
 # Open SMTP sessions kept for the next batch, and how long one may sit idle before reuse.
 MAX_IDLE_SESSIONS = 4
 # Sessions one batch sends over at once, and the emails that justify one more session.
@@ -87,6 +93,15 @@ class OutgoingEmail:
     idempotency_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class DigestEmail:
+    """One digest email to send: the recipient, the rendered digest, the keys it covers."""
+
+    to_address: str
+    message: EmailContent
+    keys: tuple[str, ...]
+
+
 def message_id(idempotency_key: str, to_address: str, domain: str) -> str:
     """Derive a stable ``Message-ID`` for one alert to one recipient.
 
@@ -101,6 +116,28 @@ def message_id(idempotency_key: str, to_address: str, domain: str) -> str:
     """
     seed = f"{idempotency_key}\n{to_address.strip().lower()}".encode()
     return f"<{hashlib.sha256(seed).hexdigest()[:40]}@{domain}>"
+
+
+def digest_message_id(keys: Sequence[str], to_address: str, domain: str) -> str:
+    """Derive a stable ``Message-ID`` for a digest of these alerts to one recipient.
+
+    The same keys (in any order) to the same address give the same id, so a resend of the
+    same digest is recognisable; a different set of keys gives another id, and none is the
+    id of a single alert.
+
+    Args:
+        keys: The notify actions' keys the digest covers.
+        to_address: The recipient's address; compared case-insensitively.
+        domain: The right-hand side of the id, normally the sender's domain.
+
+    Returns:
+        An RFC 5322 message id such as ``<digest-3f2a...@caseclock.example>``.
+
+    """
+    covered = "\n".join(sorted(set(keys)))
+    seed = f"digest\n{covered}\n\n{to_address.strip().lower()}".encode()
+    # As long as a single alert's id (40 characters), so the header stays on one line as often.
+    return f"<digest-{hashlib.sha256(seed).hexdigest()[:33]}@{domain}>"
 
 
 class EmailSender:
@@ -172,6 +209,50 @@ class EmailSender:
         mail["Message-ID"] = message_id(idempotency_key, to_address, self._domain)
         mail[KEY_HEADER] = idempotency_key
         # RFC 3834: tells out-of-office responders not to answer an automatic message.
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(message.text_body)
+        mail.add_alternative(message.html_body, subtype="html")
+        return mail
+
+    def compose_digest(
+        self,
+        to_address: str,
+        message: EmailContent,
+        keys: Sequence[str],
+        *,
+        date: str | None = None,
+    ) -> EmailMessage:
+        """Build the digest email for one recipient without sending it.
+
+        Args:
+            to_address: The recipient's address.
+            message: The rendered digest.
+            keys: The notify actions' keys it covers; they fix the ``Message-ID``.
+            date: The ``Date`` header (RFC 5322 form); now if not given.
+
+        Returns:
+            A multipart/alternative email with text and HTML parts.
+
+        Raises:
+            ValueError: A key or the address contains a control character, or a key a
+                space (the keys header separates them with spaces), or there is no key.
+
+        """
+        if not keys:
+            msg = "a digest covers at least one alert"
+            raise ValueError(msg)
+        for key in keys:
+            _check_printable(to_address, key)
+            if " " in key:
+                msg = f"idempotency key {key!r} contains a space; refusing to list it"
+                raise ValueError(msg)
+        mail = EmailMessage(policy=policy.SMTP)
+        mail["From"] = self._settings.sender
+        mail["To"] = to_address
+        mail["Subject"] = message.subject
+        mail["Date"] = date or format_datetime(datetime.now(UTC))
+        mail["Message-ID"] = digest_message_id(keys, to_address, self._domain)
+        mail[KEYS_HEADER] = " ".join(sorted(set(keys)))
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(message.text_body)
         mail.add_alternative(message.html_body, subtype="html")
@@ -276,19 +357,19 @@ class EmailSender:
             raise error
 
     async def send_many(
-        self, emails: Sequence[OutgoingEmail], *, start_by: float | None = None
+        self, emails: Sequence[OutgoingEmail | DigestEmail], *, start_by: float | None = None
     ) -> list[Exception | None]:
-        """Send many alert emails over a few SMTP sessions (one for a small batch).
+        """Send many alert and digest emails over a few SMTP sessions (one for a small batch).
 
         Args:
-            emails: The emails to send.
+            emails: The emails to send: single alerts and digests alike.
             start_by: A ``time.monotonic()`` instant after which no email is started (the
                 caller's claims run out); those left get an :class:`EmailDeliveryError`.
 
         Returns:
             For each email in order, None if the server accepted it, else the error
             (:class:`EmailNotConfiguredError`, :class:`EmailDeliveryError`, or
-            ``ValueError`` for a control character in the key or address).
+            ``ValueError`` for a control character in a key or the address).
 
         """
         if not emails:
@@ -296,8 +377,7 @@ class EmailSender:
         if not self.enabled:
             return [
                 EmailNotConfiguredError(
-                    "email is not configured (CASECLOCK_SMTP__HOST is empty); "
-                    f"alert {email.idempotency_key}"
+                    f"email is not configured (CASECLOCK_SMTP__HOST is empty); {_what(email)}"
                 )
                 for email in emails
             ]
@@ -323,7 +403,7 @@ class EmailSender:
     # In the worker thread ---------------------------------------------------------------
 
     def _send_all(
-        self, emails: Sequence[OutgoingEmail], start_by: float | None
+        self, emails: Sequence[OutgoingEmail | DigestEmail], start_by: float | None
     ) -> list[Exception | None]:
         results: list[Exception | None] = []
         smtp: smtplib.SMTP | None = None
@@ -331,34 +411,34 @@ class EmailSender:
         cannot_connect: Exception | None = None
         try:
             for email in emails:
-                key = email.idempotency_key
+                what = _what(email)
                 if start_by is not None and time.monotonic() > start_by:
                     msg = (
-                        f"email of alert {key} not started: the delivery claim would run out "
+                        f"email of {what} not started: the delivery claim would run out "
                         "first; it is retried later"
                     )
                     results.append(EmailDeliveryError(msg))
                     continue
                 try:
-                    wire = self.wire_bytes(email.to_address, email.message, key)
+                    wire = self._wire(email)
                 except ValueError as exc:
                     results.append(exc)
                     continue
                 if cannot_connect is not None:
                     # One failed connection fails the rest of the batch, without a wait each.
-                    results.append(self._error(cannot_connect, key))
+                    results.append(self._error(cannot_connect, what))
                     continue
                 if smtp is None:
                     try:
                         smtp, reused = self._session()
                     except (smtplib.SMTPException, OSError) as exc:
                         cannot_connect = exc
-                        results.append(self._error(exc, key))
+                        results.append(self._error(exc, what))
                         continue
                 try:
                     smtp = self._transmit(smtp, reused, wire, email.to_address)
                 except (smtplib.SMTPException, OSError) as exc:
-                    results.append(self._error(exc, key))
+                    results.append(self._error(exc, what))
                     if smtp.sock is None or not isinstance(exc, _ANSWERED):
                         smtp.close()
                         smtp = None
@@ -369,6 +449,13 @@ class EmailSender:
             if smtp is not None:
                 self._release(smtp)
         return results
+
+    def _wire(self, email: OutgoingEmail | DigestEmail) -> tuple[bytes, list[str]]:
+        """The bytes and ``MAIL FROM`` options of one email, single alert or digest."""
+        if isinstance(email, OutgoingEmail):
+            return self.wire_bytes(email.to_address, email.message, email.idempotency_key)
+        mail = self.compose_digest(email.to_address, email.message, email.keys)
+        return _flatten(mail, (self._settings.sender, email.to_address))
 
     def _session(self) -> tuple[smtplib.SMTP, bool]:
         """An open session: an idle one if there is a fresh one, else a new one."""
@@ -446,24 +533,31 @@ class EmailSender:
             raise smtplib.SMTPDataError(code, reply)
         return smtp
 
-    def _error(self, exc: Exception, idempotency_key: str) -> EmailDeliveryError:
-        """The delivery error for what ``smtplib`` raised, naming the server and the alert."""
+    def _error(self, exc: Exception, what: str) -> EmailDeliveryError:
+        """The delivery error for what ``smtplib`` raised, naming the server and the email."""
         settings = self._settings
         where = f"{settings.host}:{settings.port}"
         if isinstance(exc, smtplib.SMTPResponseException):
             error = exc.smtp_error
             reply = error.decode(errors="replace") if isinstance(error, bytes) else error
-            msg = f"SMTP server {where} refused alert {idempotency_key}: {exc.smtp_code} {reply}"
+            msg = f"SMTP server {where} refused {what}: {exc.smtp_code} {reply}"
             failure = EmailDeliveryError(msg, smtp_code=exc.smtp_code)
         elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in exc.recipients.values()]
-            msg = f"SMTP server {where} refused the recipient of alert {idempotency_key}: {codes}"
+            msg = f"SMTP server {where} refused the recipient of {what}: {codes}"
             failure = EmailDeliveryError(msg, smtp_code=codes[0] if codes else None)
         else:
-            msg = f"SMTP delivery of alert {idempotency_key} via {where} failed: {exc!r}"
+            msg = f"SMTP delivery of {what} via {where} failed: {exc!r}"
             failure = EmailDeliveryError(msg)
         failure.__cause__ = exc
         return failure
+
+
+def _what(email: OutgoingEmail | DigestEmail) -> str:
+    """The email as errors name it: "alert <key>", or "a digest of <n> alerts"."""
+    if isinstance(email, OutgoingEmail):
+        return f"alert {email.idempotency_key}"
+    return f"a digest of {len(email.keys)} alerts"
 
 
 def _check_printable(to_address: str, idempotency_key: str) -> None:

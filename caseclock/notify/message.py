@@ -1,5 +1,8 @@
 """Render an escalation alert as email subject, text and HTML bodies, and webhook JSON.
 
+A batch that tells one person about many alerts at once can render them as one digest
+email instead (:func:`render_digest`), a list of the alerts most urgent first.
+
 The alert is built only from the ``NotifyAction`` (case reference, codes and titles from
 the definition) and the recipient's own name and role. Nothing about the child is ever
 available here, so nothing about the child can leak into a mailbox or a chat channel.
@@ -11,6 +14,7 @@ so that the wording does not depend on the process locale.
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
@@ -47,16 +51,13 @@ FOOTER = (
 )
 
 
-class AlertMessage(BaseModel):
-    """One alert, ready for every channel.
+class EmailContent(BaseModel):
+    """What an email says: a subject and a body in plain text and in HTML.
 
     Attributes:
         subject: Email subject, a single line.
         text_body: Plain-text email body.
         html_body: HTML email body; every value in it is escaped.
-        webhook_json: Body for a Teams or Slack style incoming webhook: a top-level
-            ``text`` (with ``&``, ``<`` and ``>`` escaped as Slack requires) and a
-            ``caseclock`` object with the alert's codes.
 
     """
 
@@ -65,6 +66,18 @@ class AlertMessage(BaseModel):
     subject: str
     text_body: str
     html_body: str
+
+
+class AlertMessage(EmailContent):
+    """One alert, ready for every channel: the email, and the webhook body.
+
+    Attributes:
+        webhook_json: Body for a Teams or Slack style incoming webhook: a top-level
+            ``text`` (with ``&``, ``<`` and ``>`` escaped as Slack requires) and a
+            ``caseclock`` object with the alert's codes.
+
+    """
+
     webhook_json: dict[str, JsonValue]
 
 
@@ -158,6 +171,62 @@ def render_alert(
     )
 
 
+def render_digest(
+    actions: Sequence[NotifyAction],
+    recipient_name: str,
+    recipient_role: str,
+    covering_for: str | None,
+    dashboard_url: str,
+) -> EmailContent:
+    """Render many alerts for one recipient as one email, most urgent first.
+
+    Overdue alerts come before those due soon, then the highest level of the ladder, then the
+    earliest deadline. Each alert says what :func:`render_alert` says in short: the case
+    reference, the clock, its state and level, when it is due, what to do and the link to
+    acknowledge it. Like a single alert, it holds codes and titles, never the child.
+
+    Args:
+        actions: The notify actions, all told to this person in this role.
+        recipient_name: The manager or worker being told (staff, never the child).
+        recipient_role: The role code under which this person is told.
+        covering_for: The person this recipient is covering for, if any.
+        dashboard_url: Base address of the dashboard, used for the acknowledge links.
+
+    Returns:
+        The digest as subject, text and HTML bodies.
+
+    """
+    ordered = sorted(actions, key=_urgency)
+    overdue = sum(1 for action in ordered if action.state is AlertState.OVERDUE)
+    count = _count(len(ordered), "alert")
+    subject = f"Caseclock: {count} for you ({overdue or 'none'} overdue)"
+    you = f"You are getting these as {_human(recipient_role)}"
+    if covering_for:
+        you += f", covering for {_one_line(covering_for)}"
+    summary = (
+        f"{count} fell due for you at the same time: {overdue} overdue and "
+        f"{len(ordered) - overdue} due soon. They are listed most urgent first. "
+        "Open an alert's link to acknowledge it and record what you have done."
+    )
+    sections = (
+        _Section(paragraphs=(f"Dear {_one_line(recipient_name)},",)),
+        _Section(paragraphs=(summary, you + ".")),
+        *(
+            _Section(
+                heading=f"{number}. Case {_one_line(action.case_ref)}: "
+                f"{_one_line(action.clock_title)}",
+                paragraphs=(_digest_line(action), f"What to do: {action.what_to_do}"),
+                link=acknowledge_url(dashboard_url, action.key),
+            )
+            for number, action in enumerate(ordered, start=1)
+        ),
+        _Section(paragraphs=(FOOTER,)),
+    )
+    return EmailContent(
+        subject=subject, text_body=_text(sections), html_body=_html(subject, sections)
+    )
+
+
 def acknowledge_url(dashboard_url: str, key: str) -> str:
     """Build the link that acknowledges an escalation; the key's slashes stay path separators."""
     return f"{dashboard_url.rstrip('/')}/escalations/{quote(key, safe='/')}"
@@ -188,6 +257,26 @@ def _when(action: NotifyAction) -> str:
     days_left = max(0, (deadline.due_date - fired.date()).days)
     when = {0: "today", 1: "tomorrow"}.get(days_left, f"in {_count(days_left, 'day')}")
     return f"It is due by {due}. That is {when}."
+
+
+def _urgency(action: NotifyAction) -> tuple[bool, int, datetime, str]:
+    # Overdue first, then the highest level, then the earliest deadline; the key breaks ties.
+    overdue = action.state is AlertState.OVERDUE
+    return (not overdue, -action.level, _local(action.deadline.due_at), action.key)
+
+
+def _digest_line(action: NotifyAction) -> str:
+    """A digest's line for one alert: state, level and when it is (or was) due."""
+    deadline = action.deadline
+    if deadline.unit is Unit.HOURS:
+        due_at = _local(deadline.due_at)
+        due = f"{clock_time(due_at)} on {long_date(due_at.date())}"
+    else:
+        due = f"the end of {long_date(deadline.due_date)}"
+    level = f"escalation level {action.level}: {_one_line(action.level_name)}"
+    if action.state is AlertState.OVERDUE:
+        return f"Overdue, {level}. It was due by {due}."
+    return f"Due soon, {level}. It is due by {due}."
 
 
 def _ladder(action: NotifyAction, recipient_role: str, covering_for: str | None) -> str:
