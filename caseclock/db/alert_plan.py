@@ -245,14 +245,6 @@ class AlertPlan:
             )
         return wake
 
-    async def pending_counts(self) -> dict[str, int]:
-        """How many planned alerts are in each status (for operators and tests)."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(PlannedAlert.status, func.count()).group_by(PlannedAlert.status)
-            )
-            return dict(rows.all())
-
     # ---------------------------------------------------------------------------------
 
     @staticmethod
