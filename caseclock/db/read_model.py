@@ -11,6 +11,7 @@ Writes start with a write statement, which takes SQLite's write lock at once; re
 and writing later would risk a ``SQLITE_BUSY`` that the busy timeout cannot retry.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -127,6 +128,26 @@ class ReadModel(DeliveryLedger):
     Constructed like :class:`DeliveryLedger`, whose delivery and inbox methods it has.
     """
 
+    # Created on first use, inside the event loop that uses it.
+    _step_lock: asyncio.Lock | None = None
+
+    @asynccontextmanager
+    async def _one_writer(self) -> AsyncIterator[None]:
+        """On SQLite, let this process's step writers take the write lock in turn.
+
+        SQLite has one writer at a time, and its busy handler lets waiters retry in a race:
+        with ten steps in flight some lost for seconds (request-to-visible p99 of 5 s in the
+        events benchmark). A FIFO lock here queues them fairly; PostgreSQL needs none.
+        """
+        bind = self._sessions.kw.get("bind")
+        if bind is None or bind.dialect.name != "sqlite":
+            yield
+            return
+        if self._step_lock is None:
+            self._step_lock = asyncio.Lock()
+        async with self._step_lock:
+            yield
+
     @asynccontextmanager
     async def _case_write(self, case_ref: str) -> AsyncIterator[AsyncSession]:
         """A write transaction about one case; a missing case becomes UnknownCaseError."""
@@ -241,7 +262,7 @@ class ReadModel(DeliveryLedger):
             UnknownCaseError: If the case has not been recorded (and is not opening).
 
         """
-        async with self._case_write(case_ref) as session:
+        async with self._one_writer(), self._case_write(case_ref) as session:
             if opening is not None:
                 await self._upsert_case_in(session, case_ref, opening)
             for action in actions:
