@@ -237,12 +237,7 @@ class AlertPlan:
                 )
             ).scalar_one_or_none()
             wake = now + max_idle if next_due is None else min(max(next_due, now), now + max_idle)
-            await session.execute(
-                update(AlertSweepState)
-                .where(AlertSweepState.id == SWEEP_ROW)
-                .values(next_wake_at=wake),
-                execution_options=NO_SYNC,
-            )
+            await self._set_next_wake(session, wake)
         return wake
 
     # ---------------------------------------------------------------------------------
@@ -319,13 +314,17 @@ class AlertPlan:
         wake = row.next_wake_at
         if wake is not None and now - SWEEP_OVERDUE <= wake <= earliest:
             return False
+        await self._set_next_wake(session, earliest)
+        return True
+
+    @staticmethod
+    async def _set_next_wake(session: AsyncSession, wake: datetime) -> None:
         await session.execute(
             update(AlertSweepState)
             .where(AlertSweepState.id == SWEEP_ROW)
-            .values(next_wake_at=earliest),
+            .values(next_wake_at=wake),
             execution_options=NO_SYNC,
         )
-        return True
 
     @staticmethod
     async def _set_status(
