@@ -7,39 +7,19 @@ of one team never sees another team's clocks, a worker sees their own cases in a
 and a case moved to another team moves its clocks with it.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from caseclock.core.actions import ClockSnapshot, ClockStatus, RecordClockAction
-from caseclock.core.deadline import Deadline
 from caseclock.dashboard.queries import DashboardQueries, WorkFilter
 from caseclock.db.oversight import ClockFilter, Oversight, Scope
 from caseclock.db.read_model import ReadModel
-from caseclock.units import Counting, Unit
 from tests.db_fixtures import Database, database, unique
+from tests.test_dashboard_queries import OPENED, deadline
 
 __all__ = ["database"]
 
 NOW = datetime.now(UTC)
-OPENED = date(2026, 3, 2)
 SOON = ClockFilter(status=ClockStatus.RUNNING, due_before=NOW + timedelta(days=7))
-
-
-def deadline(due_at: datetime, clock_id: str) -> Deadline:
-    return Deadline(
-        rule_id=clock_id,
-        rule_title=clock_id,
-        definition_id="child-protection",
-        definition_version="2026.1",
-        start_event_type="referral_received",
-        start_event_id="e1",
-        start_date=OPENED,
-        amount=15,
-        unit=Unit.WORKING_DAYS,
-        counting=Counting.DAY_AFTER_IS_DAY_1,
-        calendar_id="test",
-        due_date=due_at.date(),
-        due_at=due_at,
-    )
 
 
 class World:
