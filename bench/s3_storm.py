@@ -22,6 +22,7 @@ with the worker killed before T and restarted after it.
 import argparse
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from bench.arms import (
     police_protection,
     storm_definition,
 )
-from bench.common import ChildProcess, percentile, wait_until
+from bench.common import ChildProcess, CpuMeter, percentile, wait_until
 
 NAME = "s3_storm"
 TITLE = "3. Escalation storm"
@@ -81,6 +82,48 @@ async def _outage(worker: ChildProcess, due: float, outage_s: float) -> float:
     return time.time()
 
 
+async def _storm_falls_due(
+    worker: ChildProcess,
+    meter: Callable[[], CpuMeter],
+    n: int,
+    due: float,
+    outage_s: float | None,
+    *,
+    ready: Callable[[], Awaitable[int]],
+    delivered: Callable[[], Awaitable[int]],
+    target: int,
+    began: float,
+) -> tuple[float, bool, float | None, dict[str, float]]:
+    """Wait for the set-up, then the instant (with an outage if asked), then every delivery.
+
+    Returns the set-up seconds, whether the set-up overran the instant, when the worker was
+    restarted (an outage) and the cores each process kept busy while delivering.
+    """
+
+    async def set_up() -> bool:
+        worker.check_alive()
+        return await ready() >= n
+
+    await wait_until(set_up, max(due - time.time(), 1), 0.5)
+    setup_s = time.monotonic() - began
+    overran = time.time() > due - 2
+    restarted = None
+    if outage_s is not None:
+        restarted = await _outage(worker, due, outage_s)
+    else:
+        await asyncio.sleep(max(due - 1 - time.time(), 0))
+    # Made now, not before: after an outage the worker is a new process.
+    cores = meter()
+    cores.start()
+
+    async def all_delivered() -> bool:
+        worker.check_alive()
+        return await delivered() >= target
+
+    await wait_until(all_delivered, DELIVERY_TIMEOUT_S, 0.5)
+    return setup_s, overran, restarted, cores.stop()
+
+
 async def caseclock(n: int, folder: Path, tuning: str, outage_s: float | None) -> dict[str, Any]:
     """The storm through Caseclock's real path, counted from the delivery ledger."""
     definition = storm_definition()
@@ -92,27 +135,17 @@ async def caseclock(n: int, folder: Path, tuning: str, outage_s: float | None) -
             "S3", n, lambda ref, now: [police_protection(ref, due_at, now)], definition
         )
 
-        async def set_up() -> bool:
-            arm.worker.check_alive()
-            return await arm.clocks() >= n
-
-        await wait_until(set_up, max(due - time.time(), 1), 0.5)
-        setup_s = time.monotonic() - began
-        overran = time.time() > due - 2
-        restarted = None
-        if outage_s is not None:
-            restarted = await _outage(arm.worker, due, outage_s)
-        else:
-            await asyncio.sleep(max(due - 1 - time.time(), 0))
-        meter = arm.meter()
-        meter.start()
-
-        async def delivered() -> bool:
-            arm.worker.check_alive()
-            return await arm.sent() >= n * STORM_DELIVERIES_PER_ALERT
-
-        await wait_until(delivered, DELIVERY_TIMEOUT_S, 0.5)
-        cores = meter.stop()
+        setup_s, overran, restarted, cores = await _storm_falls_due(
+            arm.worker,
+            arm.meter,
+            n,
+            due,
+            outage_s,
+            ready=arm.clocks,
+            delivered=arm.sent,
+            target=n * STORM_DELIVERIES_PER_ALERT,
+            began=began,
+        )
         return await _caseclock_figures(arm, n, due, setup_s, overran, restarted, cores)
 
 
@@ -182,27 +215,17 @@ async def floor(n: int, folder: Path, tuning: str, outage_s: float | None) -> di
         began = time.monotonic()
         await arm.open_cases("S3", n, due_at)
 
-        async def set_up() -> bool:
-            arm.worker.check_alive()
-            return await arm.opened() >= n
-
-        await wait_until(set_up, max(due - time.time(), 1), 0.5)
-        setup_s = time.monotonic() - began
-        overran = time.time() > due - 2
-        restarted = None
-        if outage_s is not None:
-            restarted = await _outage(arm.worker, due, outage_s)
-        else:
-            await asyncio.sleep(max(due - 1 - time.time(), 0))
-        meter = arm.meter()
-        meter.start()
-
-        async def delivered() -> bool:
-            arm.worker.check_alive()
-            return await asyncio.to_thread(rows.count, arm.rows_db, "alert") >= n
-
-        await wait_until(delivered, DELIVERY_TIMEOUT_S, 0.5)
-        cores = meter.stop()
+        setup_s, overran, restarted, cores = await _storm_falls_due(
+            arm.worker,
+            arm.meter,
+            n,
+            due,
+            outage_s,
+            ready=arm.opened,
+            delivered=lambda: asyncio.to_thread(rows.count, arm.rows_db, "alert"),
+            target=n,
+            began=began,
+        )
         figures = _row_figures(arm.rows_db, n, due, setup_s, overran, restarted)
         return {**figures, "cores_busy": cores}
 
