@@ -1,7 +1,7 @@
 """Activities of the alert plan: a case records a step with its plan; the sweep delivers.
 
-``record_step`` writes what one step of a case changed (the case row when it opens or
-closes, its events, stages and clocks) and replaces the case's planned alerts, waking the
+``record_step`` writes what one step of a case changed (the case row when it opens, its
+events, stages and clocks) and replaces the case's planned alerts, waking the
 sweep if the plan falls due before the sweep would next look. ``sweep_due_alerts`` delivers
 every planned alert that has fallen due, in batches through the delivery ledger, and says
 when to look again. Both are idempotent: upserts, a plan version, and ledger claims.
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.case_activities import CaseClosedInput, CaseOpenedInput, RecordAction
+from activities.case_activities import CaseOpenedInput, RecordAction
 from caseclock.core.actions import NotifyAction
 from caseclock.db.alert_plan import AlertPlan, DueAlert, Settlement
 from caseclock.db.read_model import CaseOpening, ReadModel
@@ -50,7 +50,6 @@ class RecordStepInput(BaseModel):
     opened: CaseOpenedInput | None = None
     actions: list[RecordAction] = []
     plan: AlertPlanInput | None = None
-    closed: CaseClosedInput | None = None
 
 
 class SweepRequest(BaseModel):
@@ -92,7 +91,7 @@ class StepActivities:
     @activity.defn(name="record_step")
     async def record_step(self, step: RecordStepInput) -> None:
         """Write the step's facts in order, then its plan; a stale plan is ignored."""
-        opened, closed, plan = step.opened, step.closed, step.plan
+        opened, plan = step.opened, step.plan
         also: Callable[[AsyncSession], Awaitable[None]] | None = None
         if plan is not None:
             client, task_queue = activity.client(), activity.info().task_queue
@@ -119,7 +118,6 @@ class StepActivities:
                 opened.opened_on,
             ),
             actions=step.actions,
-            closed_on=None if closed is None else closed.closed_on,
             also=also,
         )
         structlog.get_logger().debug("recorded", case_ref=step.case_ref, actions=len(step.actions))

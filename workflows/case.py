@@ -397,14 +397,7 @@ class CaseWorkflow:
         )
 
     async def _notify(self, alert: NotifyAction) -> None:
-        await self._side_effect(
-            "notify_escalation",
-            NotifyEscalationInput(
-                action=alert,
-                team=self._allocation.team,
-                allocated_worker=self._allocation.worker,
-            ),
-        )
+        await self._side_effect("notify_escalation", self._notify_input(alert))
 
     async def _side_effect(self, activity: str, argument: BaseModel) -> None:
         """Run one of the case's activities, retried until it succeeds."""

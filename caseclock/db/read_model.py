@@ -231,18 +231,15 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._sessions.begin() as session:
-            await self._close_case_in(session, case_ref, closed_on)
-
-    async def _close_case_in(self, session: AsyncSession, case_ref: str, closed_on: date) -> None:
-        stmt = (
-            update(Case)
-            .where(Case.case_ref == case_ref)
-            .values(closed_on=closed_on, updated_at=self._now())
-            .returning(Case.case_ref)
-            .execution_options(**NO_UPDATE)
-        )
-        if (await session.execute(stmt)).first() is None:
-            raise UnknownCaseError(case_ref)
+            stmt = (
+                update(Case)
+                .where(Case.case_ref == case_ref)
+                .values(closed_on=closed_on, updated_at=self._now())
+                .returning(Case.case_ref)
+                .execution_options(**NO_UPDATE)
+            )
+            if (await session.execute(stmt)).first() is None:
+                raise UnknownCaseError(case_ref)
 
     async def record_step(
         self,
@@ -250,13 +247,12 @@ class ReadModel(DeliveryLedger):
         *,
         opening: CaseOpening | None = None,
         actions: Sequence[RecordEventAction | RecordStageAction | RecordClockAction] = (),
-        closed_on: date | None = None,
         also: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         """Everything one step of a case changed, in one transaction, in order.
 
-        The case row when it opens, its events, stage moves and clock occurrences, the
-        closing date when it closes, and ``also`` (the case's alert plan) last: all or none.
+        The case row when it opens, its events, stage moves and clock occurrences, and
+        ``also`` (the case's alert plan) last: all or none.
 
         Raises:
             UnknownCaseError: If the case has not been recorded (and is not opening).
@@ -273,8 +269,6 @@ class ReadModel(DeliveryLedger):
                         await self._record_stage_in(session, action)
                     case RecordClockAction():
                         await self._record_clock_in(session, action)
-            if closed_on is not None:
-                await self._close_case_in(session, case_ref, closed_on)
             if also is not None:
                 await also(session)
 
