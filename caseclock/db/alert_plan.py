@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +31,7 @@ MAX_ERROR_LENGTH = 2000
 INSERT_CHUNK = 500
 # Bulk statements here never touch objects loaded in the session.
 NO_SYNC = {"synchronize_session": False}
+_Item = TypeVar("_Item")
 
 
 class PlanStatus(StrEnum):
@@ -279,9 +280,8 @@ class AlertPlan:
             }
             for alert in alerts
         ]
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            insert = insert_for(session, PlannedAlert).values(chunk)
+        for chunk in _chunks(rows):
+            insert = insert_for(session, PlannedAlert).values(list(chunk))
             await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
 
     @staticmethod
@@ -364,6 +364,6 @@ class AlertPlan:
             await session.execute(update(Clock), updates)
 
 
-def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
-    """Slices small enough for one IN list on every backend."""
+def _chunks(items: Sequence[_Item]) -> list[Sequence[_Item]]:
+    """Slices small enough for one statement's bound variables on every backend."""
     return [items[start : start + INSERT_CHUNK] for start in range(0, len(items), INSERT_CHUNK)]
