@@ -6,6 +6,7 @@ its activities on the task queue in the settings until it receives SIGINT or SIG
 
 import asyncio
 import signal
+import sys
 from datetime import timedelta
 
 import httpx
@@ -16,6 +17,7 @@ from temporalio.worker import Worker
 from activities.calendar_activities import build_calendar
 from activities.case_activities import NotifyActivities, ReadModelActivities
 from activities.sweep_activities import StepActivities, SweepActivities, wake_sweep
+from caseclock.bytecode import cache_bytecode
 from caseclock.codec import data_converter
 from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
@@ -33,6 +35,7 @@ from workflows.sweep import AlertSweepWorkflow
 # A claim on a delivery outlives one activity attempt (30 s), so a retry after a crash
 # waits for it to lapse rather than sending while the first attempt might still finish.
 DELIVERY_CLAIM_LEASE = timedelta(seconds=45)
+WORKFLOWS = [CaseWorkflow, AlertSweepWorkflow]
 
 
 async def connect(settings: Settings) -> Client:
@@ -66,7 +69,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[CaseWorkflow, AlertSweepWorkflow],
+        workflows=WORKFLOWS,
         activities=[
             records.record_case_opened,
             records.record_case_closed,
@@ -86,6 +89,8 @@ async def run(settings: Settings) -> None:
     """Run the worker until SIGINT or SIGTERM, then shut down gracefully."""
     log = structlog.get_logger()
     await upgrade_database_async(settings.database.url)
+    # The sandbox imports these for every workflow run: compile them once, not every time.
+    cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
     engine, sessions = create_engine_and_sessions(settings.database)
     client = await connect(settings)
     stop = asyncio.Event()
