@@ -23,6 +23,7 @@ from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
+from caseclock.db.step_writer import step_writer_for
 from caseclock.directory import Directory
 from caseclock.gc_pauses import report_long_pauses
 from caseclock.logging import configure_logging
@@ -92,6 +93,7 @@ async def run(settings: Settings) -> None:
     # The sandbox imports these for every workflow run: compile them once, not every time.
     cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
     engine, sessions = create_engine_and_sessions(settings.database)
+    steps = step_writer_for(settings.database.url, sessions)
     client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,7 +101,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with httpx.AsyncClient() as http:
-            read_model = ReadModel(sessions, claim_lease=DELIVERY_CLAIM_LEASE)
+            read_model = ReadModel(sessions, claim_lease=DELIVERY_CLAIM_LEASE, step_writer=steps)
             worker = build_worker(
                 settings, client, read_model, Directory(sessions), AlertPlan(sessions), http
             )
@@ -114,6 +116,7 @@ async def run(settings: Settings) -> None:
                 await stop.wait()
                 log.info("worker stopping")
     finally:
+        await steps.close()
         await engine.dispose()
 
 

@@ -8,12 +8,12 @@ when to look again. Both are idempotent: upserts, a plan version, and ledger cla
 """
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.client import Client
 
@@ -21,6 +21,7 @@ from activities.case_activities import CaseOpenedInput, RecordAction
 from caseclock.core.actions import NotifyAction
 from caseclock.db.alert_plan import AlertPlan, DueAlert, Settlement
 from caseclock.db.read_model import CaseOpening, ReadModel
+from caseclock.db.step_writer import CallAsync
 from caseclock.notify.delivery import AlertDelivery, AlertOutcome, AlertToDeliver
 
 SWEEP_WORKFLOW = "AlertSweepWorkflow"
@@ -92,15 +93,15 @@ class StepActivities:
     async def record_step(self, step: RecordStepInput) -> None:
         """Write the step's facts in order, then its plan; a stale plan is ignored."""
         opened, plan = step.opened, step.plan
-        also: Callable[[AsyncSession], Awaitable[None]] | None = None
+        also: Callable[[Session, CallAsync], None] | None = None
         if plan is not None:
             client, task_queue = activity.client(), activity.info().task_queue
 
-            async def wake(_due: datetime) -> None:
-                await wake_sweep(client, task_queue)
+            def replace_plan(session: Session, call_async: CallAsync) -> None:
+                def wake(_due: datetime) -> None:
+                    call_async(wake_sweep(client, task_queue))
 
-            async def replace_plan(session: AsyncSession) -> None:
-                await self._plan.replace_plan_in(
+                self._plan.replace_plan_in(
                     session, step.case_ref, plan.version, plan.after, plan.alerts, wake
                 )
 

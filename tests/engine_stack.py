@@ -30,6 +30,7 @@ from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
+from caseclock.db.step_writer import step_writer_for
 from caseclock.definition.schema import Definition
 from caseclock.directory import Directory, DirectorySeed, load_directory
 from caseclock.settings import DatabaseSettings, Settings, SmtpSettings, TemporalSettings
@@ -181,13 +182,14 @@ async def engine_stack(base_client: Client, tmp_path: Path) -> AsyncIterator[Eng
     )
     await upgrade_database_async(settings.database.url)
     engine, sessions = create_engine_and_sessions(settings.database)
+    steps = step_writer_for(settings.database.url, sessions)
     config = base_client.config()
     config["data_converter"] = data_converter(settings.encryption)
     client = Client(**config)
     try:
         async with webhook_server(webhooks) as hook_url, httpx.AsyncClient() as http:
             await load_directory(sessions, directory_seed(hook_url))
-            read_model = ReadModel(sessions)
+            read_model = ReadModel(sessions, step_writer=steps)
             worker = build_worker(
                 settings, client, read_model, Directory(sessions), AlertPlan(sessions), http
             )
@@ -195,4 +197,5 @@ async def engine_stack(base_client: Client, tmp_path: Path) -> AsyncIterator[Eng
                 yield EngineStack(settings, client, read_model, sessions, mailbox, webhooks)
     finally:
         controller.stop()
+        await steps.close()
         await engine.dispose()

@@ -4,11 +4,15 @@ woken only when a plan falls due before its next look, and settling records outc
 Every test runs on SQLite and on PostgreSQL (see ``tests/db_fixtures.py``).
 """
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+import pytest_asyncio
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from caseclock.core.actions import (
     ClockSnapshot,
@@ -17,9 +21,10 @@ from caseclock.core.actions import (
     RecordClockAction,
     RecordEventAction,
 )
-from caseclock.db.alert_plan import AlertPlan, PlanStatus, Settlement
+from caseclock.db.alert_plan import SWEEP_OVERDUE, AlertPlan, PlanStatus, Settlement
 from caseclock.db.models import AlertSweepState, Clock, PlannedAlert
 from caseclock.db.read_model import CaseOpening, ReadModel
+from caseclock.db.step_writer import CallAsync, step_writer_for
 from tests import db_fixtures
 from tests.db_fixtures import Database
 from tests.test_read_model import deadline, new_case, notify
@@ -47,9 +52,12 @@ def plan(database: Database) -> AlertPlan:
     return AlertPlan(database.sessions)
 
 
-@pytest.fixture
-def model(database: Database) -> ReadModel:
-    return ReadModel(database.sessions)
+@pytest_asyncio.fixture
+async def model(database: Database) -> AsyncIterator[ReadModel]:
+    """The read model as the worker builds it: steps on a thread of their own on SQLite."""
+    steps = step_writer_for(database.url, database.sessions)
+    yield ReadModel(database.sessions, step_writer=steps)
+    await steps.close()
 
 
 async def statuses(database: Database, case_ref: str) -> dict[str, str]:
@@ -111,6 +119,30 @@ async def test_the_sweep_is_woken_only_by_a_plan_due_before_its_next_look(
     await plan.replace_plan(third, 1, T, [at(notify(third), T + timedelta(days=1))], wakes)
     await plan.replace_plan(third, 2, T, [at(notify(third), T + timedelta(days=9))], wakes)
     assert wakes.calls == [monday, T + timedelta(days=1)]
+
+
+@pytest.mark.parametrize(
+    ("next_look", "woken"),
+    [
+        pytest.param(None, True, id="never-set"),
+        pytest.param(T - SWEEP_OVERDUE - timedelta(minutes=1), True, id="long-past"),
+        pytest.param(T - SWEEP_OVERDUE + timedelta(minutes=1), False, id="just-past"),
+        pytest.param(T + timedelta(days=3), False, id="same-instant"),
+    ],
+)
+async def test_a_sweep_that_is_not_looking_is_woken_by_any_plan(
+    database: Database,
+    plan: AlertPlan,
+    model: ReadModel,
+    next_look: datetime | None,
+    woken: bool,
+) -> None:
+    """A next look never set, or long past, means the sweep is stopped or stuck: wake it."""
+    await set_next_wake(database, plan, next_look)
+    wakes = Wakes()
+    case_ref = await new_case(model)
+    await plan.replace_plan(case_ref, 1, T, [at(notify(case_ref), T + timedelta(days=3))], wakes)
+    assert wakes.calls == ([T + timedelta(days=3)] if woken else [])
 
 
 async def test_a_failure_to_wake_the_sweep_rolls_the_plan_back(
@@ -206,12 +238,17 @@ async def test_a_step_is_written_whole_or_not_at_all(
     )
     alert = at(notify(case_ref), T + timedelta(days=1))
 
-    async def unreachable(_due: datetime) -> None:
+    async def unreachable() -> None:
         raise ConnectionError("temporal unreachable")
 
-    async def plan_then_fail(session: AsyncSession) -> None:
+    def plan_then_fail(session: Session, call_async: CallAsync) -> None:
+        def wake(_due: datetime) -> None:
+            call_async(unreachable())
+
+        plan.replace_plan_in(session, case_ref, 1, T, [alert], wake)
+
+    async with database.sessions.begin() as session:
         await set_next_wake_in(session)
-        await plan.replace_plan_in(session, case_ref, 1, T, [alert], unreachable)
 
     with pytest.raises(ConnectionError):
         await model.record_step(case_ref, opening=opening, actions=[event], also=plan_then_fail)
@@ -229,3 +266,40 @@ async def set_next_wake_in(session: AsyncSession) -> None:
     """Make the sweep's next look so late that any plan must wake it."""
     await AlertPlan._lock_sweep_row(session)
     await session.execute(update(AlertSweepState).values(next_wake_at=None))
+
+
+async def test_replacing_a_plan_finds_the_case_rows_by_index(
+    database: Database, plan: AlertPlan, model: ReadModel
+) -> None:
+    """The delete of a case's future plan is a search by case, never a walk of all plans.
+
+    With only an index on ``case_ref``, SQLite chose the sweep's ``(status, due_at)`` index
+    and read every planned alert for each step. PostgreSQL's sequential scans are priced
+    out, as the table here is tiny (see tests/test_query_plans.py).
+    """
+    case_ref = await new_case(model)
+    sent: list[tuple[str, Any]] = []
+
+    def catch(*args: Any) -> None:
+        if args[2].lstrip().upper().startswith("DELETE FROM PLANNED_ALERTS"):
+            sent.append((args[2], args[3]))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", catch)
+    try:
+        await plan.replace_plan(
+            case_ref, 1, T, [at(notify(case_ref), T + timedelta(days=1))], Wakes()
+        )
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", catch)
+    [(statement, parameters)] = sent
+    async with database.engine.connect() as connection:
+        if database.backend == "sqlite":
+            rows = await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            query_plan = "\n".join(str(row[-1]) for row in rows)
+            expected = "INDEX ix_planned_alerts_case_status_fire (case_ref=? AND status=?"
+        else:
+            await connection.exec_driver_sql("SET enable_seqscan = off")
+            rows = await connection.exec_driver_sql("EXPLAIN " + statement, parameters)
+            query_plan = "\n".join(str(row[0]) for row in rows)
+            expected = "ix_planned_alerts_case_status_fire on planned_alerts"
+    assert expected in query_plan, query_plan

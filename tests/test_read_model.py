@@ -4,10 +4,12 @@ Every test runs on SQLite and on PostgreSQL (see ``tests/db_fixtures.py``).
 """
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -38,6 +40,7 @@ from caseclock.db.models import (
     InboxItem,
 )
 from caseclock.db.read_model import AlertClaims, ClaimState, DeliveryKey, ReadModel
+from caseclock.db.step_writer import step_writer_for
 from caseclock.units import Counting, Unit
 from tests.db_fixtures import Database, database, unique
 
@@ -100,9 +103,12 @@ async def new_case(model: ReadModel, team: str | None = None) -> str:
     return case_ref
 
 
-@pytest.fixture
-def model(database: Database) -> ReadModel:
-    return ReadModel(database.sessions)
+@pytest_asyncio.fixture
+async def model(database: Database) -> AsyncIterator[ReadModel]:
+    """The read model as the worker builds it: steps on a thread of their own on SQLite."""
+    steps = step_writer_for(database.url, database.sessions)
+    yield ReadModel(database.sessions, step_writer=steps)
+    await steps.close()
 
 
 # Migrations ---------------------------------------------------------------------------

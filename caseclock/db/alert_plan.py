@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 from caseclock.core.actions import NotifyAction
 from caseclock.db.deliveries import utc_now
@@ -131,22 +133,32 @@ class AlertPlan:
             False if the write was stale and ignored.
 
         """
-        async with self._sessions.begin() as session:
-            return await self.replace_plan_in(session, case_ref, version, after, alerts, wake_sweep)
 
-    async def replace_plan_in(
+        def wake(due: datetime) -> None:
+            await_only(wake_sweep(due))
+
+        async with self._sessions.begin() as session:
+            return await session.run_sync(
+                self.replace_plan_in, case_ref, version, after, alerts, wake
+            )
+
+    def replace_plan_in(
         self,
-        session: AsyncSession,
+        session: Session,
         case_ref: str,
         version: int,
         after: datetime,
         alerts: Sequence[NotifyAction],
-        wake_sweep: Callable[[datetime], Awaitable[None]],
+        wake_sweep: Callable[[datetime], None],
     ) -> bool:
-        """:meth:`replace_plan` inside the caller's transaction (with the step's facts)."""
-        if not await self._claim_version(session, case_ref, version):
+        """:meth:`replace_plan` inside the caller's (synchronous) transaction.
+
+        Used for a case's step, with the step's facts; ``wake_sweep`` blocks until the
+        sweep has been woken, or raises.
+        """
+        if not self._claim_version(session, case_ref, version):
             return False
-        await session.execute(
+        session.execute(
             delete(PlannedAlert).where(
                 PlannedAlert.case_ref == case_ref,
                 PlannedAlert.status == PlanStatus.PLANNED.value,
@@ -154,11 +166,11 @@ class AlertPlan:
             ),
             execution_options=NO_SYNC,
         )
-        await self._insert(session, case_ref, alerts)
+        self._insert(session, case_ref, alerts)
         if alerts:
             earliest = min(alert.fire_at for alert in alerts)
-            if await self._lower_next_wake(session, earliest, after):
-                await wake_sweep(earliest)
+            if self._lower_next_wake(session, earliest, after):
+                wake_sweep(earliest)
         return True
 
     async def due(self, now: datetime, limit: int) -> list[DueAlert]:
@@ -244,27 +256,21 @@ class AlertPlan:
     # ---------------------------------------------------------------------------------
 
     @staticmethod
-    async def _claim_version(session: AsyncSession, case_ref: str, version: int) -> bool:
-        current = (
-            await session.execute(
-                select(CasePlanVersion.version)
-                .where(CasePlanVersion.case_ref == case_ref)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if current is not None and current > version:
-            return False
-        upsert = (
-            insert_for(session, CasePlanVersion)
-            .values(case_ref=case_ref, version=version)
-            .on_conflict_do_update(index_elements=["case_ref"], set_={"version": version})
-        )
-        await session.execute(upsert)
-        return True
+    def _claim_version(session: Session, case_ref: str, version: int) -> bool:
+        """Record ``version`` as the case's plan unless a later one is recorded already.
 
-    async def _insert(
-        self, session: AsyncSession, case_ref: str, alerts: Sequence[NotifyAction]
-    ) -> None:
+        One statement: the upsert's row comes back only if it was inserted or updated (on
+        PostgreSQL the conflicting row stays locked either way, to the transaction's end).
+        """
+        upsert = insert_for(session, CasePlanVersion).values(case_ref=case_ref, version=version)
+        claimed = upsert.on_conflict_do_update(
+            index_elements=["case_ref"],
+            set_={"version": upsert.excluded.version},
+            where=CasePlanVersion.version <= upsert.excluded.version,
+        ).returning(CasePlanVersion.case_ref)
+        return session.execute(claimed).first() is not None
+
+    def _insert(self, session: Session, case_ref: str, alerts: Sequence[NotifyAction]) -> None:
         stamp = self._now()
         rows: list[dict[str, Any]] = [
             {
@@ -282,7 +288,7 @@ class AlertPlan:
         ]
         for chunk in _chunks(rows):
             insert = insert_for(session, PlannedAlert).values(list(chunk))
-            await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
+            session.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
 
     @staticmethod
     async def _lock_sweep_row(session: AsyncSession) -> AlertSweepState:
@@ -302,20 +308,23 @@ class AlertPlan:
             )
         ).scalar_one()
 
-    async def _lower_next_wake(
-        self, session: AsyncSession, earliest: datetime, now: datetime
-    ) -> bool:
+    @staticmethod
+    def _lower_next_wake(session: Session, earliest: datetime, now: datetime) -> bool:
         """Bring the sweep's next wake forward to ``earliest``; False if it is already sooner.
 
         A next wake long past means the sweep is not looking (stopped, or busy with a
-        storm): wake it anyway, which also restarts it if it is not running.
+        storm): wake it anyway, which also restarts it if it is not running. One upsert,
+        whose row comes back only if it changed the wake (the row is created if missing,
+        and on PostgreSQL stays locked to the transaction's end, as ``_lock_sweep_row``).
         """
-        row = await self._lock_sweep_row(session)
-        wake = row.next_wake_at
-        if wake is not None and now - SWEEP_OVERDUE <= wake <= earliest:
-            return False
-        await self._set_next_wake(session, earliest)
-        return True
+        upsert = insert_for(session, AlertSweepState).values(id=SWEEP_ROW, next_wake_at=earliest)
+        current = AlertSweepState.next_wake_at
+        lowered = upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"next_wake_at": upsert.excluded.next_wake_at},
+            where=or_(current.is_(None), current > earliest, current < now - SWEEP_OVERDUE),
+        ).returning(AlertSweepState.id)
+        return session.execute(lowered).first() is not None
 
     @staticmethod
     async def _set_next_wake(session: AsyncSession, wake: datetime) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from caseclock.settings import DatabaseSettings
 
@@ -44,7 +44,7 @@ def ensure_sqlite_parent(url: str | URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+def set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
     """Per-connection SQLite settings: WAL, enforced foreign keys, a busy timeout.
 
     WAL lets the API read while a worker writes. Foreign keys are off by default in SQLite
@@ -73,7 +73,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(
             url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", set_sqlite_pragmas)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
 
@@ -95,7 +95,7 @@ def create_engine_and_sessions(
     return engine, async_sessionmaker(engine, expire_on_commit=False)
 
 
-def insert_for(session: AsyncSession, model: type[DeclarativeBase]) -> Insert:
+def insert_for(session: AsyncSession | Session, model: type[DeclarativeBase]) -> Insert:
     """An INSERT for ``model`` that supports ON CONFLICT on the session's backend.
 
     Args:

@@ -11,16 +11,16 @@ Writes start with a write statement, which takes SQLite's write lock at once; re
 and writing later would risk a ``SQLITE_BUSY`` that the busy timeout cannot retry.
 """
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from caseclock.core.actions import (
     NotifyAction,
@@ -30,6 +30,7 @@ from caseclock.core.actions import (
 )
 from caseclock.db import ReadModelError, UnknownCaseError, UnknownEscalationError
 from caseclock.db.deliveries import (
+    DEFAULT_CLAIM_LEASE,
     NO_UPDATE,
     Claim,
     ClaimState,
@@ -37,9 +38,11 @@ from caseclock.db.deliveries import (
     DeliveryLedger,
     DeliveryStatus,
     chunked,
+    utc_now,
 )
 from caseclock.db.engine import Insert, insert_for
 from caseclock.db.models import AuditEntry, Case, CaseStage, Clock, Escalation, Event
+from caseclock.db.step_writer import CallAsync, SessionWriter, StepWriter
 from caseclock.db.views import (
     CaseView,
     ClockView,
@@ -125,35 +128,33 @@ class CaseOpening:
 class ReadModel(DeliveryLedger):
     """The read model's writes (idempotent) and reads (pydantic views).
 
-    Constructed like :class:`DeliveryLedger`, whose delivery and inbox methods it has.
+    Constructed like :class:`DeliveryLedger`, whose delivery and inbox methods it has, plus
+    the writer of case steps (:mod:`caseclock.db.step_writer`; the worker gives SQLite one
+    with a thread of its own). Without one, steps go through the sessions.
     """
 
-    # Created on first use, inside the event loop that uses it.
-    _step_lock: asyncio.Lock | None = None
-
-    @asynccontextmanager
-    async def _one_writer(self) -> AsyncIterator[None]:
-        """On SQLite, let this process's step writers take the write lock in turn.
-
-        SQLite has one writer at a time, and its busy handler lets waiters retry in a race:
-        with ten steps in flight some lost for seconds (request-to-visible p99 of 5 s in the
-        events benchmark). A FIFO lock here queues them fairly; PostgreSQL needs none.
-        """
-        bind = self._sessions.kw.get("bind")
-        if bind is None or bind.dialect.name != "sqlite":
-            yield
-            return
-        if self._step_lock is None:
-            self._step_lock = asyncio.Lock()
-        async with self._step_lock:
-            yield
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        claim_lease: timedelta = DEFAULT_CLAIM_LEASE,
+        now: Callable[[], datetime] = utc_now,
+        step_writer: StepWriter | None = None,
+    ) -> None:
+        super().__init__(session_factory, claim_lease=claim_lease, now=now)
+        self._steps = step_writer or SessionWriter(session_factory)
 
     @asynccontextmanager
     async def _case_write(self, case_ref: str) -> AsyncIterator[AsyncSession]:
         """A write transaction about one case; a missing case becomes UnknownCaseError."""
+        async with self._unknown_case_is_an_error(case_ref), self._sessions.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _unknown_case_is_an_error(self, case_ref: str) -> AsyncIterator[None]:
+        # A row about a case that is not there fails its foreign key.
         try:
-            async with self._sessions.begin() as session:
-                yield session
+            yield
         except IntegrityError as exc:
             if await self.get_case(case_ref) is None:
                 raise UnknownCaseError(case_ref) from exc
@@ -173,11 +174,9 @@ class ReadModel(DeliveryLedger):
         """Create or update a case; its recorded stages are kept."""
         opening = CaseOpening(definition_id, definition_version, team, allocated_worker, opened_on)
         async with self._sessions.begin() as session:
-            await self._upsert_case_in(session, case_ref, opening)
+            await session.run_sync(self._upsert_case_in, case_ref, opening)
 
-    async def _upsert_case_in(
-        self, session: AsyncSession, case_ref: str, opening: CaseOpening
-    ) -> None:
+    def _upsert_case_in(self, session: Session, case_ref: str, opening: CaseOpening) -> None:
         now = self._now()
         stmt = insert_for(session, Case).values(
             case_ref=case_ref,
@@ -199,8 +198,8 @@ class ReadModel(DeliveryLedger):
             "closed_on": stmt.excluded.closed_on,
             "updated_at": stmt.excluded.updated_at,
         }
-        await session.execute(stmt.on_conflict_do_update(index_elements=["case_ref"], set_=set_))
-        await self._copy_team_to_clocks(session, case_ref, opening.team)
+        session.execute(stmt.on_conflict_do_update(index_elements=["case_ref"], set_=set_))
+        self._copy_team_to_clocks(session, case_ref, opening.team)
 
     async def set_allocation(self, case_ref: str, team: str, allocated_worker: str | None) -> None:
         """Move a case to a team and worker (None: unallocated).
@@ -221,7 +220,7 @@ class ReadModel(DeliveryLedger):
             )
             if (await session.execute(stmt)).first() is None:
                 raise UnknownCaseError(case_ref)
-            await self._copy_team_to_clocks(session, case_ref, team)
+            await session.run_sync(self._copy_team_to_clocks, case_ref, team)
 
     async def close_case(self, case_ref: str, closed_on: date) -> None:
         """Record that a case closed on a date.
@@ -247,36 +246,41 @@ class ReadModel(DeliveryLedger):
         *,
         opening: CaseOpening | None = None,
         actions: Sequence[RecordEventAction | RecordStageAction | RecordClockAction] = (),
-        also: Callable[[AsyncSession], Awaitable[None]] | None = None,
+        also: Callable[[Session, CallAsync], None] | None = None,
     ) -> None:
         """Everything one step of a case changed, in one transaction, in order.
 
         The case row when it opens, its events, stage moves and clock occurrences, and
-        ``also`` (the case's alert plan) last: all or none.
+        ``also`` (the case's alert plan) last: all or none. ``also`` runs in the step's
+        transaction as synchronous code (see :mod:`caseclock.db.step_writer`).
 
         Raises:
             UnknownCaseError: If the case has not been recorded (and is not opening).
 
         """
-        async with self._one_writer(), self._case_write(case_ref) as session:
+
+        def step(session: Session, call_async: CallAsync) -> None:
             if opening is not None:
-                await self._upsert_case_in(session, case_ref, opening)
+                self._upsert_case_in(session, case_ref, opening)
             for action in actions:
                 match action:
                     case RecordEventAction():
-                        await self._record_event_in(session, action)
+                        self._record_event_in(session, action)
                     case RecordStageAction():
-                        await self._record_stage_in(session, action)
+                        self._record_stage_in(session, action)
                     case RecordClockAction():
-                        await self._record_clock_in(session, action)
+                        self._record_clock_in(session, action)
             if also is not None:
-                await also(session)
+                also(session, call_async)
+
+        async with self._unknown_case_is_an_error(case_ref):
+            await self._steps.write(step)
 
     @staticmethod
-    async def _copy_team_to_clocks(session: AsyncSession, case_ref: str, team: str) -> None:
+    def _copy_team_to_clocks(session: Session, case_ref: str, team: str) -> None:
         # Clocks carry the case's team so that a manager's dashboard is one indexed query.
         stmt = update(Clock).where(Clock.case_ref == case_ref, Clock.team_code != team)
-        await session.execute(stmt.values(team_code=team).execution_options(**NO_UPDATE))
+        session.execute(stmt.values(team_code=team).execution_options(**NO_UPDATE))
 
     async def get_case(self, case_ref: str) -> CaseView | None:
         """The case, or None if it has not been recorded."""
@@ -294,9 +298,10 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._case_write(action.case_ref) as session:
-            await self._record_event_in(session, action)
+            await session.run_sync(self._record_event_in, action)
 
-    async def _record_event_in(self, session: AsyncSession, action: RecordEventAction) -> None:
+    @staticmethod
+    def _record_event_in(session: Session, action: RecordEventAction) -> None:
         stmt = insert_for(session, Event).values(
             case_ref=action.case_ref,
             event_id=action.event_id,
@@ -309,7 +314,7 @@ class ReadModel(DeliveryLedger):
         )
         columns = ("event_type", "effective_date", "effective_at", "recorded_at")
         set_ = {name: stmt.excluded[name] for name in (*columns, "recorded_by", "outcome")}
-        await session.execute(
+        session.execute(
             stmt.on_conflict_do_update(index_elements=["case_ref", "event_id"], set_=set_)
         )
 
@@ -325,9 +330,9 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._case_write(action.case_ref) as session:
-            await self._record_stage_in(session, action)
+            await session.run_sync(self._record_stage_in, action)
 
-    async def _record_stage_in(self, session: AsyncSession, action: RecordStageAction) -> None:
+    def _record_stage_in(self, session: Session, action: RecordStageAction) -> None:
         stmt = insert_for(session, CaseStage).values(
             case_ref=action.case_ref,
             track=action.track,
@@ -335,23 +340,25 @@ class ReadModel(DeliveryLedger):
             entered_on=action.entered_on,
             event_id=action.event_id,
         )
-        await session.execute(
+        session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["case_ref", "track", "stage", "event_id"],
                 set_={"entered_on": stmt.excluded.entered_on},
             )
         )
-        # FOR NO KEY UPDATE: serialises stage writes per case on PostgreSQL without
-        # conflicting with the key-share lock the insert above took on the case row.
-        lock = select(Case.case_ref).where(Case.case_ref == action.case_ref)
-        await session.execute(lock.with_for_update(key_share=True))
-        history = await session.execute(
+        if session.get_bind().dialect.name == "postgresql":
+            # FOR NO KEY UPDATE: serialises stage writes per case on PostgreSQL without
+            # conflicting with the key-share lock the insert above took on the case row.
+            # (SQLite's writers are serial already: there it would be one more statement.)
+            lock = select(Case.case_ref).where(Case.case_ref == action.case_ref)
+            session.execute(lock.with_for_update(key_share=True))
+        history = session.execute(
             select(CaseStage.track, CaseStage.stage)
             .where(CaseStage.case_ref == action.case_ref)
             .order_by(CaseStage.entered_on, CaseStage.id)
         )
         current = dict(history.all())
-        await session.execute(
+        session.execute(
             update(Case)
             .where(Case.case_ref == action.case_ref)
             .values(current_stages=current, updated_at=self._now())
@@ -366,9 +373,9 @@ class ReadModel(DeliveryLedger):
 
         """
         async with self._case_write(action.case_ref) as session:
-            await self._record_clock_in(session, action)
+            await session.run_sync(self._record_clock_in, action)
 
-    async def _record_clock_in(self, session: AsyncSession, action: RecordClockAction) -> None:
+    def _record_clock_in(self, session: Session, action: RecordClockAction) -> None:
         snap, deadline = action.clock, action.clock.deadline
         team = select(Case.team_code).where(Case.case_ref == action.case_ref).scalar_subquery()
         stmt = insert_for(session, Clock).values(
@@ -390,7 +397,7 @@ class ReadModel(DeliveryLedger):
         )
         keys = {"id", "case_ref", "clock_id", "occurrence"}
         set_ = {c.name: c for c in stmt.excluded if c.name not in keys}
-        await session.execute(
+        session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["case_ref", "clock_id", "occurrence"], set_=set_
             )
