@@ -345,7 +345,8 @@ class PlannedAlert(Base):
     __table_args__ = (
         # The sweep's question: what is planned and due by now, oldest first.
         Index("ix_planned_alerts_status_due_at", "status", "due_at"),
-        Index("ix_planned_alerts_case_ref", "case_ref"),
+        # Replacing a case's plan: its future planned rows (migration 0006 says why).
+        Index("ix_planned_alerts_case_status_fire", "case_ref", "status", "fire_at"),
     )
 
     key: Mapped[str] = mapped_column(String(REF), primary_key=True)
