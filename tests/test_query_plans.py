@@ -26,13 +26,15 @@ SOON = ClockFilter(status=ClockStatus.RUNNING, due_before=NOW + timedelta(days=7
 MANAGER = Scope(teams=frozenset({"T1"}), workers=frozenset({"TM-1"}))
 
 
-async def plans(db: Database, call: Callable[[], Awaitable[Any]]) -> list[tuple[str, str]]:
-    """Each statement ``call`` sends on ``clocks``, and the database's plan for it."""
+async def plans(
+    db: Database, call: Callable[[], Awaitable[Any]], table: str = "clocks"
+) -> list[tuple[str, str]]:
+    """Each statement ``call`` sends on ``table``, and the database's plan for it."""
     sent: list[tuple[str, Any]] = []
 
     def catch(*args: Any) -> None:
         statement, parameters = args[2], args[3]
-        if "clocks" in statement:
+        if f" {table} " in statement or f" {table}\n" in statement:
             sent.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", catch)
@@ -54,7 +56,7 @@ async def plans(db: Database, call: Callable[[], Awaitable[Any]]) -> list[tuple[
                 plan = "\n".join(str(row[0]) for row in rows)
                 await connection.exec_driver_sql("RESET enable_seqscan")
             found.append((statement, plan))
-    assert found, "no statement on clocks was sent"
+    assert found, f"no statement on {table} was sent"
     return found
 
 
@@ -67,11 +69,11 @@ def assert_clocks_by_team(plan: str) -> None:
     """Clocks are found by team and due instant through one of the team-led indexes."""
     on_sqlite = re.search(
         r"SEARCH clocks USING (COVERING )?INDEX "
-        r"ix_clocks_(running_team_due|team_due_status) \(team_code=\? AND due_at<\?\)",
+        r"ix_clocks_(running_team_due_cover|team_due_status) \(team_code=\? AND due_at<\?\)",
         plan,
     )
     on_postgres = re.search(
-        r"Scan using ix_clocks_(running_team_due|team_due_status) on clocks"
+        r"Scan using ix_clocks_(running_team_due_cover|team_due_status) on clocks"
         r"[^\n]*\n\s+Index Cond: \(+team_code",
         plan,
     )
@@ -84,7 +86,7 @@ async def test_the_api_clock_list_of_a_team_uses_the_running_clocks_index(
     oversight = Oversight(database.sessions)
     teams = Scope(teams=frozenset({"T1", "T2"}))
     ((_, plan),) = await plans(database, lambda: oversight.clocks(teams, SOON, NOW))
-    assert "ix_clocks_running_team_due" in plan, plan
+    assert "ix_clocks_running_team_due_cover" in plan, plan
     assert_clocks_by_team(plan)
     assert_no_clocks_scan(plan)
 
@@ -118,6 +120,7 @@ async def test_my_work_uses_the_running_clocks_index(database: Database) -> None
 
 
 async def test_the_leaders_measures_read_clocks_by_closing_date(database: Database) -> None:
+    # The timeliness measures read the monthly counts (next test); the others read clocks.
     performance = Performance(database.sessions)
     found = await plans(
         database, lambda: performance.report(date(2025, 12, 1), date(2026, 11, 30), None)
@@ -127,3 +130,37 @@ async def test_the_leaders_measures_read_clocks_by_closing_date(database: Databa
     for plan in by_closing:
         assert "ix_clocks_clock_closed" in plan, plan
         assert_no_clocks_scan(plan)
+
+
+async def test_the_leaders_timeliness_reads_monthly_counts_by_key(database: Database) -> None:
+    performance = Performance(database.sessions)
+    ((_, plan),) = await plans(
+        database,
+        lambda: performance.report(date(2025, 12, 1), date(2026, 11, 30), None),
+        table="closed_clock_months",
+    )
+    on_sqlite = re.search(
+        r"SEARCH closed_clock_months USING PRIMARY KEY "
+        r"\(clock_id=\? AND month>\? AND month<\?\)",
+        plan,
+    )
+    on_postgres = re.search(
+        r"Scan using pk_closed_clock_months on closed_clock_months[^\n]*\n\s+"
+        r"Index Cond: \(\(\(clock_id\)::text = ANY .* AND \(\(month\)::text >=",
+        plan,
+    )
+    assert on_sqlite or on_postgres, plan
+
+
+async def test_the_leaders_escalation_measures_read_escalations_by_when_raised(
+    database: Database,
+) -> None:
+    performance = Performance(database.sessions)
+    ((_, plan),) = await plans(
+        database,
+        lambda: performance.report(date(2025, 12, 1), date(2026, 11, 30), None),
+        table="escalations",
+    )
+    assert "ix_escalations_created_at" in plan, plan
+    assert "SCAN cases" not in plan, plan
+    assert "Seq Scan on cases" not in plan, plan
