@@ -4,6 +4,8 @@ colleagues to reassign to, and reassignment.
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from caseclock.core.actions import (
     AlertState,
     ClockSnapshot,
@@ -14,6 +16,7 @@ from caseclock.core.actions import (
     RecordStageAction,
 )
 from caseclock.core.deadline import Deadline
+from caseclock.dashboard import queries as dashboard_queries
 from caseclock.dashboard.queries import (
     REASSIGN_ACTION,
     UNALLOCATED,
@@ -121,13 +124,78 @@ async def test_work_lists_drift_in_scope_most_urgent_first(database: Database) -
     await world.clock(met, -timedelta(days=1), status=ClockStatus.MET)
     await world.clock(other_team, -timedelta(days=1))
     scope = Scope(teams=frozenset({world.team}))
-    rows = await world.queries.work(scope, WorkFilter(), NOW)
+    rows = (await world.queries.work(scope, WorkFilter(), NOW)).rows
     assert [row.case_ref for row in rows] == [escalated, soon]
     assert (rows[0].overdue, rows[0].level, rows[0].level_name) == (True, 3, "head_of_service")
     assert (rows[1].overdue, rows[1].level, rows[1].stage) == (False, None, "assessment")
     # A warning already sent makes a far deadline "due soon".
     await world.clock(later, timedelta(days=60), levels=(0,))
-    assert later in [row.case_ref for row in await world.queries.work(scope, WorkFilter(), NOW)]
+    assert later in [
+        row.case_ref for row in (await world.queries.work(scope, WorkFilter(), NOW)).rows
+    ]
+
+
+async def test_work_comes_a_page_at_a_time_with_counts_over_every_page(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dashboard_queries, "PAGE_SIZE", 3)
+    world = World(database)
+    refs = [await world.case() for _ in range(8)]
+    hours = timedelta(hours=1)
+    # Overdue: escalated to level 3; level 2 acknowledged (level 1 not, but it is not the
+    # highest); only the overdue warning; nothing sent. Then not yet overdue: escalated
+    # to level 2 though due in 40 days; warned; due in 2 days; due in 5 days.
+    await world.clock(refs[0], -40 * hours, levels=(3,))
+    await world.alert(refs[0], 3, "head_of_service")
+    await world.clock(refs[1], -30 * hours, levels=(1, 2))
+    await world.alert(refs[1], 1, "team_manager")
+    await world.model.acknowledge(await world.alert(refs[1], 2, "service_manager"), "TM-1", "Ok.")
+    await world.clock(refs[2], -20 * hours, levels=(1,))
+    await world.alert(refs[2], 1, "overdue")
+    await world.clock(refs[3], -10 * hours)
+    await world.clock(refs[7], timedelta(days=40), levels=(2,))
+    await world.alert(refs[7], 2, "service_manager")
+    await world.clock(refs[6], timedelta(days=40), levels=(0,))
+    await world.alert(refs[6], 0, "due_soon")
+    await world.clock(refs[4], timedelta(days=2))
+    await world.clock(refs[5], timedelta(days=5))
+    scope = Scope(teams=frozenset({world.team}))
+
+    pages = [await world.queries.work(scope, WorkFilter(), NOW, number) for number in (1, 2, 3)]
+
+    listed = [row for page in pages for row in page.rows]
+    assert [row.case_ref for row in listed] == [refs[i] for i in (0, 1, 2, 3, 7, 6, 4, 5)]
+    assert sorted(listed, key=lambda row: row.urgency) == listed
+    assert [len(page.rows) for page in pages] == [3, 3, 2]
+    assert [page.page for page in pages] == [1, 2, 3]
+    for page in pages:
+        # Escalated and not acknowledged: refs 0 and 7 (ref 1's highest is acknowledged,
+        # refs 2 and 6 were only warned).
+        assert (page.total, page.overdue, page.due_soon, page.escalated) == (8, 4, 4, 2)
+        assert page.pages == 3
+    assert (pages[1].first_row, pages[1].last_row) == (4, 6)
+    assert (listed[1].level, listed[1].level_name, listed[1].acknowledged) == (
+        2,
+        "service_manager",
+        True,
+    )
+    assert listed[4].title == "Assessment"
+    assert listed[4].in_hours is False
+    # A page past the end is the last one; before the first, the first.
+    past = await world.queries.work(scope, WorkFilter(), NOW, 9)
+    assert (past.page, past.rows) == (3, pages[2].rows)
+    assert (await world.queries.work(scope, WorkFilter(), NOW, 0)).rows == pages[0].rows
+    # Filters narrow the counts as well as the rows.
+    other = await world.case(stage="strategy")
+    await world.clock(other, -hours)
+    narrowed = await world.queries.work(scope, WorkFilter(stage="strategy"), NOW)
+    assert (narrowed.total, narrowed.overdue, [r.case_ref for r in narrowed.rows]) == (
+        1,
+        1,
+        [other],
+    )
+    empty = await world.queries.work(Scope(teams=frozenset({unique("T")})), WorkFilter(), NOW)
+    assert (empty.total, empty.rows, empty.pages, empty.first_row) == (0, (), 1, 0)
 
 
 async def test_work_filters_by_team_worker_stage_and_clock(database: Database) -> None:
@@ -139,7 +207,8 @@ async def test_work_filters_by_team_worker_stage_and_clock(database: Database) -
     scope = Scope(teams=frozenset({world.team}))
 
     async def refs(**where: str) -> set[str]:
-        return {row.case_ref for row in await world.queries.work(scope, WorkFilter(**where), NOW)}
+        found = await world.queries.work(scope, WorkFilter(**where), NOW)
+        return {row.case_ref for row in found.rows}
 
     assert await refs() == {mine, nobody}
     assert await refs(worker="SW-9") == {mine}
@@ -149,7 +218,9 @@ async def test_work_filters_by_team_worker_stage_and_clock(database: Database) -
     assert await refs(team=unique("T")) == set()
     # A practitioner's scope is the cases allocated to them.
     practitioner = Scope(workers=frozenset({"SW-9"}))
-    assert {r.case_ref for r in await world.queries.work(practitioner, WorkFilter(), NOW)} == {mine}
+    assert {
+        r.case_ref for r in (await world.queries.work(practitioner, WorkFilter(), NOW)).rows
+    } == {mine}
 
 
 async def test_unallocated_cases_wait_from_their_first_event(database: Database) -> None:

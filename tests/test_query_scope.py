@@ -63,8 +63,8 @@ class World:
         return {row.case_ref for row in rows}
 
     async def work(self, scope: Scope, where: WorkFilter | None = None) -> set[str]:
-        rows = await self.queries.work(scope, where or WorkFilter(), NOW)
-        keys = [(row.case_ref, row.clock.clock_id, row.clock.occurrence) for row in rows]
+        rows = (await self.queries.work(scope, where or WorkFilter(), NOW)).rows
+        keys = [(row.case_ref, row.clock_id, row.occurrence) for row in rows]
         assert len(keys) == len(set(keys)), "a clock listed twice"
         return {row.case_ref for row in rows}
 
@@ -165,7 +165,7 @@ async def test_filters_keep_their_meaning_with_the_clock_team_scope(database: Da
     assert await world.api(scope, ClockFilter(due_after=NOW)) == {soon, later, escalated_later}
     # My work: running, and due within a week or already escalated.
     assert await world.work(scope) == {overdue, soon, escalated_later}
-    rows = await world.queries.work(scope, WorkFilter(), NOW)
+    rows = (await world.queries.work(scope, WorkFilter(), NOW)).rows
     assert rows[0].case_ref == overdue
     assert {row.case_ref: row.overdue for row in rows}[soon] is False
 

@@ -1,18 +1,20 @@
 """My work: running clocks in my scope that are due soon, overdue or escalated, and cases waiting.
 
 Filters are a GET form (team, worker, stage, clock), so a filtered list is a link to share.
-Values that are not among the choices are ignored rather than trusted. Each list read is
-audited, as the API's lists are.
+Values that are not among the choices are ignored rather than trusted. The list comes a page
+at a time (most urgent first, ``PAGE_SIZE`` rows), with the counts over the whole list; the
+page is a GET parameter too. Each list read is audited, as the API's lists are.
 """
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from caseclock.dashboard.context import Board, Person
 from caseclock.dashboard.labels import Option
 from caseclock.dashboard.queries import UNALLOCATED, WorkFilter
+from caseclock.dashboard.templating import query
 from caseclock.db.oversight import Scope
 
 router = APIRouter()
@@ -52,6 +54,7 @@ async def my_work(
     worker: str | None = None,
     stage: str | None = None,
     clock: str | None = None,
+    page: int = Query(default=1, ge=1),
 ) -> HTMLResponse:
     """The signed-in person's work, most urgent first, and the cases waiting in their teams."""
     services = board.services
@@ -65,29 +68,40 @@ async def my_work(
         clock=_pick(clock, clocks),
     )
     now = datetime.now(UTC)
-    rows = await board.queries.work(scope, where, now)
+    work = await board.queries.work(scope, where, now, page)
     unallocated = await board.queries.unallocated(scope, where.team)
     waiting = await board.queries.awaiting_transfer(scope, where.team)
     await services.casework.audit(
-        person.actor, "work.list", None, team=where.team, rows=len(rows), via=person.via
+        person.actor,
+        "work.list",
+        None,
+        team=where.team,
+        rows=len(work.rows),
+        page=work.page,
+        via=person.via,
     )
-    counts = {
-        "overdue": sum(row.overdue for row in rows),
-        "due_soon": sum(not row.overdue for row in rows),
-        "escalated": sum(
-            row.level_name not in (None, "due_soon", "overdue") and not row.acknowledged
-            for row in rows
-        ),
+    # The links to the pages either side keep the filters as they are.
+    chosen = {
+        "team": where.team,
+        "worker": where.worker,
+        "stage": where.stage,
+        "clock": where.clock,
     }
+
+    def page_url(number: int) -> str:
+        return "/" + query({**chosen, "page": number if number > 1 else None}) + "#clocks-heading"
+
     return board.page(
         request,
         "work.html",
         {
             "title": "My work",
-            "rows": rows,
+            "work": work,
+            "rows": work.rows,
+            "previous_url": page_url(work.page - 1),
+            "next_url": page_url(work.page + 1),
             "unallocated": unallocated,
             "waiting": waiting,
-            "counts": counts,
             "filters": where,
             "filtered": where != WorkFilter(),
             "teams": teams,

@@ -11,7 +11,18 @@ from datetime import date, datetime
 from typing import TypeVarTuple
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, String, false, literal_column, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    false,
+    literal_column,
+    or_,
+    select,
+    true,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caseclock.core.actions import AlertState, ClockStatus
@@ -78,11 +89,34 @@ class Scope:
         branches = [query.with_only_columns(Clock.id).where(term, *conditions) for term in terms]
         return query.where(Clock.id.in_(union(*branches)))
 
+    def clock_parts(self) -> list[ColumnElement[bool]]:
+        """Conditions on clocks, one per part of the scope, that no clock meets twice.
+
+        Their union is the scope: one condition (always true) for everything, none for an
+        empty scope. Each part has its own index (teams: the team-led indexes on clocks;
+        own cases: cases by allocation, then clocks by case), so one query per part, put
+        together with UNION ALL, reads only what is in scope and each clock once, with no
+        second look-up by ``clocks.id`` as :meth:`where_clocks` needs to remove duplicates:
+        the own-cases part leaves out the cases of the scope's teams, which the teams part
+        has. Like :meth:`where_clocks`, teams are matched on the clocks' own copy.
+        """
+        if self.everything:
+            return [true()]
+        parts: list[ColumnElement[bool]] = []
+        teams = sorted(self.teams)
+        if teams:
+            parts.append(Clock.team_code.in_(teams))
+        if self.workers:
+            own = select(Case.case_ref).where(Case.allocated_worker_code.in_(sorted(self.workers)))
+            mine = Clock.case_ref.in_(own)
+            parts.append(and_(mine, Clock.team_code.not_in(teams)) if teams else mine)
+        return parts
+
 
 def clock_status_is(status: ClockStatus) -> ColumnElement[bool]:
     """``clocks.status = '<status>'`` with the value written into the SQL, not bound.
 
-    A partial index (``ix_clocks_running_team_due``: ``WHERE status = 'running'``) is used
+    A partial index (``ix_clocks_running_team_due_cover``: ``WHERE status = 'running'``) is used
     only when the query's own WHERE implies the index's, which neither SQLite nor
     PostgreSQL (with a generic plan for a prepared statement) can prove from a parameter.
     The values are the enum's own, never the caller's text.
