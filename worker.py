@@ -25,7 +25,7 @@ from caseclock.db.migrate import upgrade_database_async
 from caseclock.db.read_model import ReadModel
 from caseclock.db.step_writer import step_writer_for
 from caseclock.directory import Directory
-from caseclock.gc_pauses import report_long_pauses
+from caseclock.gc_pauses import collect_less_often, report_long_pauses
 from caseclock.logging import configure_logging
 from caseclock.notify.email import EmailSender
 from caseclock.notify.webhook import WebhookSender
@@ -125,6 +125,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
     report_long_pauses()
+    collect_less_often()
     asyncio.run(run(settings))
 
 

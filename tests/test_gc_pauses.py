@@ -5,7 +5,7 @@ import time
 
 from structlog.testing import capture_logs
 
-from caseclock.gc_pauses import PauseReporter, report_long_pauses
+from caseclock.gc_pauses import PauseReporter, collect_less_often, report_long_pauses
 
 
 def test_a_collection_longer_than_the_threshold_is_logged() -> None:
@@ -31,3 +31,12 @@ def test_the_reporter_hooks_into_real_collections() -> None:
     finally:
         gc.callbacks.remove(reporter)
     assert any(entry["event"] == "long garbage collection" for entry in logs)
+
+
+def test_the_young_generation_is_collected_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        collect_less_often(12_345)
+        assert gc.get_threshold() == (12_345, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
