@@ -12,7 +12,8 @@ from datetime import timedelta
 import httpx
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.calendar_activities import build_calendar
 from activities.case_activities import NotifyActivities, ReadModelActivities
@@ -83,6 +84,9 @@ def build_worker(
             build_calendar,
         ],
         max_cached_workflows=settings.temporal.max_cached_workflows,
+        workflow_runner=SandboxedWorkflowRunner()
+        if settings.temporal.workflow_sandbox
+        else UnsandboxedWorkflowRunner(),
     )
 
 
@@ -90,7 +94,7 @@ async def run(settings: Settings) -> None:
     """Run the worker until SIGINT or SIGTERM, then shut down gracefully."""
     log = structlog.get_logger()
     await upgrade_database_async(settings.database.url)
-    # The sandbox imports these for every workflow run: compile them once, not every time.
+    # The sandbox, if on, imports these for every workflow run: compile them once.
     cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
     engine, sessions = create_engine_and_sessions(settings.database)
     steps = step_writer_for(settings.database.url, sessions)

@@ -32,6 +32,12 @@ class TemporalSettings(BaseModel):
     task_queue: str = "caseclock"
     # Worker cache: bounds worker memory, not the number of open cases.
     max_cached_workflows: int = 2000
+    # Temporal's sandbox re-imports the workflow module for every workflow run it creates
+    # and checks calls for non-determinism: about a quarter of the worker's CPU when opening
+    # cases (docs/BENCHMARKS.md). The workflow code is deterministic by design, and the test
+    # suite runs its workflow tests and replays every recorded history in the sandbox, so a
+    # call the sandbox forbids fails a test; workers run without it unless this is set.
+    workflow_sandbox: bool = False
 
 
 class DevServerSettings(BaseModel):

@@ -177,7 +177,8 @@ async def engine_stack(base_client: Client, tmp_path: Path) -> AsyncIterator[Eng
     controller.start()
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/read-model.db"),
-        temporal=TemporalSettings(task_queue=f"test-{uuid.uuid4()}"),
+        # In Temporal's sandbox, so that a non-deterministic call fails the test.
+        temporal=TemporalSettings(task_queue=f"test-{uuid.uuid4()}", workflow_sandbox=True),
         smtp=SmtpSettings(host="127.0.0.1", port=smtp_port),
     )
     await upgrade_database_async(settings.database.url)

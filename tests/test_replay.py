@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from caseclock.codec import data_converter
 from caseclock.settings import EncryptionSettings
@@ -29,10 +30,20 @@ def test_there_are_recorded_histories_to_replay() -> None:
     [WorkflowHistory.from_json(p.stem, p.read_text()) for p in HISTORIES],
     ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES],
 )
-async def test_recorded_history_replays_without_nondeterminism(history: WorkflowHistory) -> None:
+@pytest.mark.parametrize(
+    "runner",
+    [SandboxedWorkflowRunner(), UnsandboxedWorkflowRunner()],
+    ids=["in-the-sandbox", "as-workers-run"],
+)
+async def test_recorded_history_replays_without_nondeterminism(
+    history: WorkflowHistory, runner: WorkflowRunner
+) -> None:
+    # In the sandbox a call it forbids (a clock, I/O, randomness) fails the replay; without
+    # it, as production workers run (caseclock/settings.py, workflow_sandbox), it replays too.
     replayer = Replayer(
         workflows=[CaseWorkflow, AlertSweepWorkflow],
         data_converter=data_converter(EncryptionSettings()),
+        workflow_runner=runner,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
