@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
@@ -23,9 +23,9 @@ from sqlalchemy.util import await_only
 from caseclock.core.actions import NotifyAction
 from caseclock.db.deliveries import utc_now
 from caseclock.db.engine import insert_for
-from caseclock.db.models import AlertSweepState, Case, CasePlanVersion, Clock, PlannedAlert
+from caseclock.db.models import AlertSweepState, Case, Clock, PlannedAlert
+from caseclock.db.step_sql import SWEEP_ROW, params, statements
 
-SWEEP_ROW = 1
 # A sweep whose next wake is this far past is presumed not to be looking.
 SWEEP_OVERDUE = timedelta(minutes=5)
 MAX_ERROR_LENGTH = 2000
@@ -156,21 +156,41 @@ class AlertPlan:
         Used for a case's step, with the step's facts; ``wake_sweep`` blocks until the
         sweep has been woken, or raises.
         """
-        if not self._claim_version(session, case_ref, version):
-            return False
-        session.execute(
-            delete(PlannedAlert).where(
-                PlannedAlert.case_ref == case_ref,
-                PlannedAlert.status == PlanStatus.PLANNED.value,
-                PlannedAlert.fire_at > after,
-            ),
-            execution_options=NO_SYNC,
+        sql, connection = statements(session), session.connection()
+        claimed = connection.execute(sql.plan_claim, params(case_ref=case_ref, version=version))
+        if claimed.first() is None:
+            return False  # a later plan is recorded already: this one is stale
+        connection.execute(
+            sql.plan_delete_future,
+            params(case_ref=case_ref, status=PlanStatus.PLANNED.value, after=after),
         )
-        self._insert(session, case_ref, alerts)
-        if alerts:
-            earliest = min(alert.fire_at for alert in alerts)
-            if self._lower_next_wake(session, earliest, after):
-                wake_sweep(earliest)
+        if not alerts:
+            return True
+        stamp = self._now()
+        rows = [
+            params(
+                key=alert.key,
+                case_ref=case_ref,
+                status=PlanStatus.PLANNED.value,
+                fire_at=alert.fire_at,
+                due_at=alert.fire_at,
+                action=alert.model_dump(mode="json"),
+                attempts=0,
+                last_error=None,
+                updated_at=stamp,
+            )
+            for alert in alerts
+        ]
+        connection.execute(sql.plan_insert, rows)
+        earliest = min(alert.fire_at for alert in alerts)
+        # The sweep's next look comes forward to the plan's first alert if that is sooner,
+        # or if the next look is long past (the sweep is stopped or stuck): then it is
+        # woken, which also restarts it. The row comes back only if it changed.
+        lowered = connection.execute(
+            sql.sweep_lower, params(earliest=earliest, overdue_before=after - SWEEP_OVERDUE)
+        )
+        if lowered.first() is not None:
+            wake_sweep(earliest)
         return True
 
     async def due(self, now: datetime, limit: int) -> list[DueAlert]:
@@ -256,41 +276,6 @@ class AlertPlan:
     # ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _claim_version(session: Session, case_ref: str, version: int) -> bool:
-        """Record ``version`` as the case's plan unless a later one is recorded already.
-
-        One statement: the upsert's row comes back only if it was inserted or updated (on
-        PostgreSQL the conflicting row stays locked either way, to the transaction's end).
-        """
-        upsert = insert_for(session, CasePlanVersion).values(case_ref=case_ref, version=version)
-        claimed = upsert.on_conflict_do_update(
-            index_elements=["case_ref"],
-            set_={"version": upsert.excluded.version},
-            where=CasePlanVersion.version <= upsert.excluded.version,
-        ).returning(CasePlanVersion.case_ref)
-        return session.execute(claimed).first() is not None
-
-    def _insert(self, session: Session, case_ref: str, alerts: Sequence[NotifyAction]) -> None:
-        stamp = self._now()
-        rows: list[dict[str, Any]] = [
-            {
-                "key": alert.key,
-                "case_ref": case_ref,
-                "status": PlanStatus.PLANNED.value,
-                "fire_at": alert.fire_at,
-                "due_at": alert.fire_at,
-                "action": alert.model_dump(mode="json"),
-                "attempts": 0,
-                "last_error": None,
-                "updated_at": stamp,
-            }
-            for alert in alerts
-        ]
-        for chunk in _chunks(rows):
-            insert = insert_for(session, PlannedAlert).values(list(chunk))
-            session.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
-
-    @staticmethod
     async def _lock_sweep_row(session: AsyncSession) -> AlertSweepState:
         """The sweep's row, created if missing, locked for this transaction (PostgreSQL).
 
@@ -307,24 +292,6 @@ class AlertPlan:
                 select(AlertSweepState).where(AlertSweepState.id == SWEEP_ROW).with_for_update()
             )
         ).scalar_one()
-
-    @staticmethod
-    def _lower_next_wake(session: Session, earliest: datetime, now: datetime) -> bool:
-        """Bring the sweep's next wake forward to ``earliest``; False if it is already sooner.
-
-        A next wake long past means the sweep is not looking (stopped, or busy with a
-        storm): wake it anyway, which also restarts it if it is not running. One upsert,
-        whose row comes back only if it changed the wake (the row is created if missing,
-        and on PostgreSQL stays locked to the transaction's end, as ``_lock_sweep_row``).
-        """
-        upsert = insert_for(session, AlertSweepState).values(id=SWEEP_ROW, next_wake_at=earliest)
-        current = AlertSweepState.next_wake_at
-        lowered = upsert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"next_wake_at": upsert.excluded.next_wake_at},
-            where=or_(current.is_(None), current > earliest, current < now - SWEEP_OVERDUE),
-        ).returning(AlertSweepState.id)
-        return session.execute(lowered).first() is not None
 
     @staticmethod
     async def _set_next_wake(session: AsyncSession, wake: datetime) -> None:

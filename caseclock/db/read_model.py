@@ -41,7 +41,8 @@ from caseclock.db.deliveries import (
     utc_now,
 )
 from caseclock.db.engine import Insert, insert_for
-from caseclock.db.models import AuditEntry, Case, CaseStage, Clock, Escalation, Event
+from caseclock.db.models import AuditEntry, Case, Clock, Escalation
+from caseclock.db.step_sql import params, statements
 from caseclock.db.step_writer import CallAsync, SessionWriter, StepWriter
 from caseclock.db.views import (
     CaseView,
@@ -177,28 +178,21 @@ class ReadModel(DeliveryLedger):
             await session.run_sync(self._upsert_case_in, case_ref, opening)
 
     def _upsert_case_in(self, session: Session, case_ref: str, opening: CaseOpening) -> None:
-        now = self._now()
-        stmt = insert_for(session, Case).values(
-            case_ref=case_ref,
-            definition_id=opening.definition_id,
-            definition_version=opening.definition_version,
-            team_code=opening.team,
-            allocated_worker_code=opening.allocated_worker,
-            opened_on=opening.opened_on,
-            closed_on=None,
-            current_stages={},
-            updated_at=now,
+        connection = session.connection()
+        connection.execute(
+            statements(session).case_upsert,
+            params(
+                case_ref=case_ref,
+                definition_id=opening.definition_id,
+                definition_version=opening.definition_version,
+                team_code=opening.team,
+                allocated_worker_code=opening.allocated_worker,
+                opened_on=opening.opened_on,
+                closed_on=None,
+                current_stages={},
+                updated_at=self._now(),
+            ),
         )
-        columns = ("definition_id", "definition_version", "team_code")
-        set_ = {name: stmt.excluded[name] for name in columns}
-        set_ |= {
-            "allocated_worker_code": stmt.excluded.allocated_worker_code,
-            "opened_on": stmt.excluded.opened_on,
-            # Opening again (a re-referral after closure) reopens the case.
-            "closed_on": stmt.excluded.closed_on,
-            "updated_at": stmt.excluded.updated_at,
-        }
-        session.execute(stmt.on_conflict_do_update(index_elements=["case_ref"], set_=set_))
         self._copy_team_to_clocks(session, case_ref, opening.team)
 
     async def set_allocation(self, case_ref: str, team: str, allocated_worker: str | None) -> None:
@@ -279,8 +273,9 @@ class ReadModel(DeliveryLedger):
     @staticmethod
     def _copy_team_to_clocks(session: Session, case_ref: str, team: str) -> None:
         # Clocks carry the case's team so that a manager's dashboard is one indexed query.
-        stmt = update(Clock).where(Clock.case_ref == case_ref, Clock.team_code != team)
-        session.execute(stmt.values(team_code=team).execution_options(**NO_UPDATE))
+        session.connection().execute(
+            statements(session).team_to_clocks, params(case_ref=case_ref, team=team)
+        )
 
     async def get_case(self, case_ref: str) -> CaseView | None:
         """The case, or None if it has not been recorded."""
@@ -302,20 +297,18 @@ class ReadModel(DeliveryLedger):
 
     @staticmethod
     def _record_event_in(session: Session, action: RecordEventAction) -> None:
-        stmt = insert_for(session, Event).values(
-            case_ref=action.case_ref,
-            event_id=action.event_id,
-            event_type=action.event_type,
-            effective_date=action.effective_date,
-            effective_at=action.effective_at,
-            recorded_at=action.recorded_at,
-            recorded_by=action.recorded_by,
-            outcome=action.outcome,
-        )
-        columns = ("event_type", "effective_date", "effective_at", "recorded_at")
-        set_ = {name: stmt.excluded[name] for name in (*columns, "recorded_by", "outcome")}
-        session.execute(
-            stmt.on_conflict_do_update(index_elements=["case_ref", "event_id"], set_=set_)
+        session.connection().execute(
+            statements(session).event_upsert,
+            params(
+                case_ref=action.case_ref,
+                event_id=action.event_id,
+                event_type=action.event_type,
+                effective_date=action.effective_date,
+                effective_at=action.effective_at,
+                recorded_at=action.recorded_at,
+                recorded_by=action.recorded_by,
+                outcome=action.outcome,
+            ),
         )
 
     async def record_stage(self, action: RecordStageAction) -> None:
@@ -333,36 +326,27 @@ class ReadModel(DeliveryLedger):
             await session.run_sync(self._record_stage_in, action)
 
     def _record_stage_in(self, session: Session, action: RecordStageAction) -> None:
-        stmt = insert_for(session, CaseStage).values(
-            case_ref=action.case_ref,
-            track=action.track,
-            stage=action.stage,
-            entered_on=action.entered_on,
-            event_id=action.event_id,
+        sql, connection = statements(session), session.connection()
+        connection.execute(
+            sql.stage_insert,
+            params(
+                case_ref=action.case_ref,
+                track=action.track,
+                stage=action.stage,
+                entered_on=action.entered_on,
+                event_id=action.event_id,
+            ),
         )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["case_ref", "track", "stage", "event_id"],
-                set_={"entered_on": stmt.excluded.entered_on},
-            )
-        )
-        if session.get_bind().dialect.name == "postgresql":
+        if connection.dialect.name == "postgresql":
             # FOR NO KEY UPDATE: serialises stage writes per case on PostgreSQL without
             # conflicting with the key-share lock the insert above took on the case row.
             # (SQLite's writers are serial already: there it would be one more statement.)
-            lock = select(Case.case_ref).where(Case.case_ref == action.case_ref)
-            session.execute(lock.with_for_update(key_share=True))
-        history = session.execute(
-            select(CaseStage.track, CaseStage.stage)
-            .where(CaseStage.case_ref == action.case_ref)
-            .order_by(CaseStage.entered_on, CaseStage.id)
-        )
-        current = dict(history.all())
-        session.execute(
-            update(Case)
-            .where(Case.case_ref == action.case_ref)
-            .values(current_stages=current, updated_at=self._now())
-            .execution_options(**NO_UPDATE)
+            connection.execute(sql.stage_lock, params(case_ref=action.case_ref))
+        history = connection.execute(sql.stage_history, params(case_ref=action.case_ref))
+        current = {row.track: row.stage for row in history}
+        connection.execute(
+            sql.case_stages,
+            params(case_ref=action.case_ref, current_stages=current, updated_at=self._now()),
         )
 
     async def record_clock(self, action: RecordClockAction) -> None:
@@ -377,30 +361,24 @@ class ReadModel(DeliveryLedger):
 
     def _record_clock_in(self, session: Session, action: RecordClockAction) -> None:
         snap, deadline = action.clock, action.clock.deadline
-        team = select(Case.team_code).where(Case.case_ref == action.case_ref).scalar_subquery()
-        stmt = insert_for(session, Clock).values(
-            case_ref=action.case_ref,
-            clock_id=snap.clock_id,
-            occurrence=snap.occurrence,
-            team_code=team,
-            title=snap.clock_title,
-            status=snap.status.value,
-            start_date=deadline.start_date,
-            due_date=deadline.due_date,
-            due_at=deadline.due_at,
-            deadline=deadline.model_dump(mode="json"),
-            explanation=deadline.explain(),
-            levels_fired=list(snap.levels_fired),
-            closed_by_event_id=snap.closed_by_event_id,
-            closed_on=snap.closed_on,
-            updated_at=self._now(),
-        )
-        keys = {"id", "case_ref", "clock_id", "occurrence"}
-        set_ = {c.name: c for c in stmt.excluded if c.name not in keys}
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["case_ref", "clock_id", "occurrence"], set_=set_
-            )
+        session.connection().execute(
+            statements(session).clock_upsert,
+            params(
+                case_ref=action.case_ref,
+                clock_id=snap.clock_id,
+                occurrence=snap.occurrence,
+                title=snap.clock_title,
+                status=snap.status.value,
+                start_date=deadline.start_date,
+                due_date=deadline.due_date,
+                due_at=deadline.due_at,
+                deadline=deadline.model_dump(mode="json"),
+                explanation=deadline.explain(),
+                levels_fired=list(snap.levels_fired),
+                closed_by_event_id=snap.closed_by_event_id,
+                closed_on=snap.closed_on,
+                updated_at=self._now(),
+            ),
         )
 
     async def list_clocks(self, case_ref: str) -> list[ClockView]:
