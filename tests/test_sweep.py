@@ -41,6 +41,20 @@ async def history_length(stack: EngineStack, workflow_id: str) -> int:
     return description.raw_description.workflow_execution_info.history_length
 
 
+async def all_asleep(stack: EngineStack, refs: list[str]) -> bool:
+    """Whether every case has finished its work: no workflow task or activity pending.
+
+    A case's plan is committed by its activity before the workflow task that follows it
+    completes, so the plans being there does not yet mean the cases are asleep.
+    """
+    for ref in refs:
+        description = await stack.client.get_workflow_handle(workflow_id_for(ref)).describe()
+        raw = description.raw_description
+        if raw.HasField("pending_workflow_task") or raw.pending_activities:
+            return False
+    return True
+
+
 async def open_storm(stack: EngineStack, refs: list[str], due: datetime) -> None:
     definition = storm_definition()
     now = datetime.now(UTC)
@@ -69,6 +83,7 @@ async def test_alerts_due_at_one_instant_are_swept_once_without_waking_the_cases
         await open_storm(stack, refs, due)
         planned = select(func.count()).select_from(PlannedAlert)
         await wait_until(lambda: _equals(count(stack, planned), CASES), 10, message="plans")
+        await wait_until(lambda: all_asleep(stack, refs), 10, message="cases asleep")
         before = {ref: await history_length(stack, workflow_id_for(ref)) for ref in refs}
         assert datetime.now(UTC) < due, "set-up overran the instant; the test proves nothing"
 
