@@ -3,13 +3,13 @@
 The schema is the real one (``caseclock.db.migrate``: the Alembic migrations, with their
 indexes on clocks, among them ``(clock_id, closed_on, status, team_code)`` of migration
 0003 and the covering partial ``ix_clocks_running_team_due_cover`` (running clocks by team
-and due instant) of 0005, and 0005's monthly counts of met clocks, ``closed_clock_months``,
+and due instant) of 0006, and 0006's monthly counts of met clocks, ``closed_clock_months``,
 kept by triggers on clocks). It is filled with ``--n`` clock occurrences (default
 1,000,000) on a quarter as many cases in 300 teams of 30 services: 15% running (due from 3
 months ago to 3 months ahead), the rest met, met late or cancelled, due over the past two
 years. 85% of cases are allocated to one of 12 social workers of their team. The rows are
-loaded into the schema of ``LOADED_AT`` (0006, the revision before 0005) and the database is
-then migrated to the head, as a deployment's existing database is: 0005 builds its index
+loaded into the schema of ``LOADED_AT`` (0005, the revision before 0006) and the database is
+then migrated to the head, as a deployment's existing database is: 0006 builds its index
 and counts the clocks already there. Loading at the head would work too (the triggers
 count every row), but the 800,000 updates of 45,000 rows of counts in one bulk transaction
 leave PostgreSQL's table of counts many times its size, which no real workload does.
@@ -108,7 +108,7 @@ MEASURES = ("referral_decision", "assessment", "icpc", "cp_visit", "core_group",
 DUE_SOON = timedelta(days=7)
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 # The schema the rows are loaded into, before the database is migrated to the head.
-LOADED_AT = "0006"
+LOADED_AT = "0005"
 
 
 def sample_deadline() -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """The monthly counts of met clocks stay exactly what the clocks say, on SQLite and PostgreSQL.
 
-``closed_clock_months`` is kept by triggers on ``clocks`` (migration 0005). Every test here
+``closed_clock_months`` is kept by triggers on ``clocks`` (migration 0006). Every test here
 changes clocks through the read model's own writes (or plain SQL, as any other writer
 would) and compares the counts with the same figures worked out afresh from ``clocks``:
 a late-recorded event that moves a clock's closing day into another month, a clock met
@@ -34,7 +34,7 @@ from tests.test_performance import deadline
 __all__ = ["database"]
 
 MET, LATE = ClockStatus.MET, ClockStatus.MET_LATE
-BEFORE = "0006"  # the revision migration 0005 follows
+BEFORE = "0005"  # the revision migration 0006 follows
 Counts = dict[tuple[str, str, str], tuple[int, int]]
 
 
@@ -176,7 +176,7 @@ async def url_before(
 ) -> AsyncIterator[str]:
     """A new, empty database's URL (dropped afterwards)."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('m') / 'before-0005.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('m') / 'before-0006.db'}"
         return
     admin_dsn = os.environ.get(POSTGRES_DSN_ENV, DEFAULT_POSTGRES_DSN)
     name = f"caseclock_t_{secrets.token_hex(6)}"

@@ -246,7 +246,7 @@ class ClosedClockMonth(Base):
     """How many occurrences of a clock a team met on time and late in a month (``YYYY-MM``).
 
     A summary of ``clocks`` for leaders' monthly measures, kept exact by triggers on
-    ``clocks`` (migration 0005) in the transaction of every write, whoever writes: a clock
+    ``clocks`` (migration 0006) in the transaction of every write, whoever writes: a clock
     met, met late, reopened, closed on another day (a late-recorded event) or moved to
     another team with its case moves its count. Rows whose counts fall to zero are kept.
     """
@@ -376,7 +376,7 @@ class PlannedAlert(Base):
     __table_args__ = (
         # The sweep's question: what is planned and due by now, oldest first.
         Index("ix_planned_alerts_status_due_at", "status", "due_at"),
-        # Replacing a case's plan: its future planned rows (migration 0006 says why).
+        # Replacing a case's plan: its future planned rows (migration 0005 says why).
         Index("ix_planned_alerts_case_status_fire", "case_ref", "status", "fire_at"),
     )
 

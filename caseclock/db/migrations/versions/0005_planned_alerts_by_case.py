@@ -7,7 +7,7 @@ planner (which has no statistics unless ANALYZE has run) preferred the sweep's
 a step's cost grew with the number of open cases. This index answers the delete on its own
 and replaces the one-column index, which it covers.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006"
+revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,11 +1,8 @@
 """Read queries: a covering index for My work; monthly counts of met clocks for leaders.
 
-Revision ID: 0005
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-22
-
-Numbered 0005 (the number was kept for it) but written after 0006, which revises 0004:
-it comes after 0006, so that a database already at 0006 still gets it.
 
 Written by hand to match ``caseclock.db.models``:
 
@@ -28,8 +25,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
