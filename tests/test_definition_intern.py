@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 # from outside it, as workflows/case.py takes workflows.case_types, so every run shares
 # the one cache.
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError, WrapValidator
+    from pydantic import BaseModel, BeforeValidator, ValidationError, WrapValidator
 
     from caseclock.calendar import WorkingCalendar
     from caseclock.calendar_source import build_england_and_wales_calendar
@@ -62,10 +62,14 @@ class SmallInput(BaseModel):
     definition: InternedDefinition
 
 
+def _text_to_data(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 class PlainCaseInput(CaseWorkflowInput):
     """CaseWorkflowInput without sharing: every input parses its own definition."""
 
-    definition: Definition
+    definition: Annotated[Definition, BeforeValidator(_text_to_data)]
 
 
 @pytest.fixture(autouse=True)
@@ -96,6 +100,38 @@ def case_payload(case_ref: str = "LA-0001") -> Payload:
     )
     (payload,) = pydantic_data_converter.payload_converter.to_payloads([value])
     return payload
+
+
+def test_a_case_input_carries_its_definition_as_json_text() -> None:
+    payload = json.loads(case_payload().data)
+
+    assert isinstance(payload["definition"], str)
+    assert Definition.model_validate_json(payload["definition"]) == the_definition()
+
+
+def test_an_input_with_the_definition_as_an_object_still_decodes_and_shares() -> None:
+    # As inputs were written before the text form (recorded histories hold them).
+    payload = json.loads(case_payload().data)
+    as_object = {**payload, "definition": json.loads(payload["definition"])}
+
+    old = CaseWorkflowInput.model_validate_json(json.dumps(as_object))
+    again = CaseWorkflowInput.model_validate_json(json.dumps(as_object))
+    new = CaseWorkflowInput.model_validate_json(case_payload().data)
+
+    assert old.definition is again.definition
+    assert old.definition == new.definition == the_definition()
+
+
+def test_definition_text_that_is_not_a_definition_is_refused_clearly() -> None:
+    payload = json.loads(case_payload().data)
+    for text, reason in [
+        ("{not json", "not valid JSON text"),
+        ("[1, 2]", "not an object"),
+        ('{"id": "x"}', "Field required"),
+    ]:
+        with pytest.raises(ValidationError, match=reason):
+            CaseWorkflowInput.model_validate_json(json.dumps({**payload, "definition": text}))
+    assert len(DEFINITIONS) == 0
 
 
 def test_two_parses_of_the_same_json_return_the_identical_definition() -> None:

@@ -4,13 +4,13 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, WrapValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, WrapValidator
 
 from caseclock.calendar import WorkingCalendar
 from caseclock.core.actions import ClockSnapshot
 from caseclock.core.events import CaseEvent
 from caseclock.core.state import CaseState
-from caseclock.definition.intern import intern_definition
+from caseclock.definition.intern import definition_as_text, intern_definition
 from caseclock.definition.schema import Definition
 
 _CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,63}$")
@@ -59,8 +59,14 @@ class CaseWorkflowInput(BaseModel):
     case_ref: CaseRef
     allocation: Allocation
     # Every case of a version shares one parsed definition in the worker (less memory per
-    # cached case); the value, and so the history, is unchanged.
-    definition: Annotated[Definition, WrapValidator(intern_definition)]
+    # cached case). Written as JSON text, so that decoding a case's input looks the
+    # definition up by its text instead of parsing it (caseclock/definition/intern.py);
+    # inputs written as an object still decode.
+    definition: Annotated[
+        Definition,
+        WrapValidator(intern_definition),
+        PlainSerializer(definition_as_text, when_used="json"),
+    ]
     calendar: WorkingCalendar
     state: CaseState | None = None
     # Events applied when the case starts (normally its referral), so starting a case
