@@ -8,7 +8,7 @@ whichever event loop happens to exist then.
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase
 
 from caseclock.settings import DatabaseSettings
 
@@ -95,7 +95,7 @@ def create_engine_and_sessions(
     return engine, async_sessionmaker(engine, expire_on_commit=False)
 
 
-def insert_for(session: AsyncSession | Session, model: type[DeclarativeBase]) -> Insert:
+def insert_for(session: AsyncSession, model: type[DeclarativeBase]) -> Insert:
     """An INSERT for ``model`` that supports ON CONFLICT on the session's backend.
 
     Args:
@@ -106,6 +106,11 @@ def insert_for(session: AsyncSession | Session, model: type[DeclarativeBase]) ->
         A PostgreSQL or SQLite insert construct with ``on_conflict_do_*`` methods.
 
     """
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+    return dialect_insert(session.get_bind().dialect.name, model)
+
+
+def dialect_insert(dialect: str, target: type[DeclarativeBase] | Table) -> Insert:
+    """An INSERT with ``on_conflict_do_*`` for a dialect by name (``postgresql`` or SQLite)."""
+    if dialect == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)

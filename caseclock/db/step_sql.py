@@ -15,9 +15,9 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from caseclock.db.engine import dialect_insert
 from caseclock.db.models import (
     AlertSweepState,
     Case,
@@ -69,15 +69,16 @@ def _upsert(
     dialect: str, table: Any, columns: tuple[str, ...], key: list[str], keep: frozenset[str]
 ) -> Any:
     """INSERT of ``columns`` (one parameter each); on a ``key`` conflict, set all but ``keep``."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    stmt = insert.values({name: p(name) for name in columns})
+    stmt = dialect_insert(dialect, table).values({name: p(name) for name in columns})
     set_ = {name: stmt.excluded[name] for name in columns if name not in keep}
     return stmt.on_conflict_do_update(index_elements=key, set_=set_)
 
 
 @cache
 def _build(dialect: str) -> StepStatements:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    def insert(table: Table) -> Any:
+        return dialect_insert(dialect, table)
+
     cases, clocks, plans = table(Case), table(Clock), table(PlannedAlert)
     stages, versions, sweep = table(CaseStage), table(CasePlanVersion), table(AlertSweepState)
 
