@@ -29,8 +29,8 @@ from caseclock.db.step_sql import SWEEP_ROW, params, statements
 # A sweep whose next wake is this far past is presumed not to be looking.
 SWEEP_OVERDUE = timedelta(minutes=5)
 MAX_ERROR_LENGTH = 2000
-# Rows per statement: SQLite allows 32,766 bound variables, and a planned alert has 9.
-INSERT_CHUNK = 500
+# Keys per IN list: well under the 32,766 bound variables SQLite allows in a statement.
+IN_LIST_CHUNK = 500
 # Bulk statements here never touch objects loaded in the session.
 NO_SYNC = {"synchronize_session": False}
 _Item = TypeVar("_Item")
@@ -342,4 +342,4 @@ class AlertPlan:
 
 def _chunks(items: Sequence[_Item]) -> list[Sequence[_Item]]:
     """Slices small enough for one statement's bound variables on every backend."""
-    return [items[start : start + INSERT_CHUNK] for start in range(0, len(items), INSERT_CHUNK)]
+    return [items[start : start + IN_LIST_CHUNK] for start in range(0, len(items), IN_LIST_CHUNK)]
