@@ -94,8 +94,9 @@ async def run(settings: Settings) -> None:
     """Run the worker until SIGINT or SIGTERM, then shut down gracefully."""
     log = structlog.get_logger()
     await upgrade_database_async(settings.database.url)
-    # The sandbox, if on, imports these for every workflow run: compile them once.
-    cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
+    if settings.temporal.workflow_sandbox:
+        # The sandbox imports these for every workflow run: compile them once.
+        cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
     engine, sessions = create_engine_and_sessions(settings.database)
     steps = step_writer_for(settings.database.url, sessions)
     client = await connect(settings)
