@@ -13,6 +13,7 @@ The PostgreSQL server is ``$CASECLOCK_TEST_POSTGRES_DSN`` (default
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -70,6 +71,14 @@ async def database(
             yield db
         return
 
+    async with throwaway_postgres() as url:
+        async for db in _open("postgres", url):
+            yield db
+
+
+@asynccontextmanager
+async def throwaway_postgres() -> AsyncIterator[str]:
+    """A new, empty database on the test PostgreSQL server, dropped afterwards; its URL."""
     admin_dsn = os.environ.get(POSTGRES_DSN_ENV, DEFAULT_POSTGRES_DSN)
     name = f"caseclock_t_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(admin_dsn)
@@ -77,8 +86,7 @@ async def database(
         await admin.execute(f'CREATE DATABASE "{name}"')
         url = make_url(admin_dsn).set(drivername="postgresql+asyncpg", database=name)
         try:
-            async for db in _open("postgres", url.render_as_string(hide_password=False)):
-                yield db
+            yield url.render_as_string(hide_password=False)
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -9,17 +9,13 @@ migration's filling of the counts from clocks already there is checked too.
 """
 
 import asyncio
-import os
 import random
-import secrets
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
-import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import make_url
 
 from caseclock.core.actions import ClockSnapshot, ClockStatus, RecordClockAction
 from caseclock.db.engine import create_engine_and_sessions
@@ -28,7 +24,7 @@ from caseclock.db.models import Clock, ClosedClockMonth
 from caseclock.db.performance import Performance
 from caseclock.db.read_model import ReadModel
 from caseclock.settings import DatabaseSettings
-from tests.db_fixtures import DEFAULT_POSTGRES_DSN, POSTGRES_DSN_ENV, Database, database, unique
+from tests.db_fixtures import Database, database, throwaway_postgres, unique
 from tests.test_performance import deadline
 
 __all__ = ["database"]
@@ -178,18 +174,8 @@ async def url_before(
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('m') / 'before-0006.db'}"
         return
-    admin_dsn = os.environ.get(POSTGRES_DSN_ENV, DEFAULT_POSTGRES_DSN)
-    name = f"caseclock_t_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(admin_dsn).set(drivername="postgresql+asyncpg", database=name)
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with throwaway_postgres() as url:
+        yield url
 
 
 async def test_the_migration_counts_the_clocks_already_there(url_before: str) -> None:

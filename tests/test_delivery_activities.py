@@ -4,10 +4,7 @@ The activities are called as methods (their behaviour, not Temporal's dispatch, 
 tested here; tests/test_case_workflow.py runs them in a real worker).
 """
 
-from collections.abc import Iterator
-
 import pytest
-from aiosmtpd.controller import Controller
 from temporalio.exceptions import ApplicationError
 
 from activities.case_activities import (
@@ -21,19 +18,9 @@ from activities.case_activities import (
 from caseclock.notify.delivery import AlertDelivery
 from tests.db_fixtures import Database, database, unique
 from tests.test_delivery_batch import World, make_world, notify, open_cases, smtp
-from tests.test_notify_email import Mailbox, free_port
+from tests.test_notify_email import Mailbox, free_port, mailbox
 
-__all__ = ["database"]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    handler = Mailbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+__all__ = ["database", "mailbox"]  # fixtures
 
 
 def activities(world: World, port: int) -> NotifyActivities:

@@ -7,7 +7,7 @@ makes its own team, people and cases, since the module shares one database.
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -16,7 +16,6 @@ from email.message import EmailMessage
 import httpx
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from caseclock.core.actions import AlertState, NotifyAction
@@ -36,25 +35,15 @@ from caseclock.notify.webhook import IDEMPOTENCY_HEADER, WebhookSender
 from caseclock.settings import SmtpSettings, WebhookSettings
 from caseclock.units import Counting, Unit
 from tests.db_fixtures import Database, database, unique
-from tests.test_notify_email import Mailbox, free_port
+from tests.test_notify_email import Mailbox, free_port, mailbox
 from tests.test_notify_webhook import Receiver, receiver_app
 
-__all__ = ["database"]
+__all__ = ["database", "mailbox"]  # fixtures
 
 SENDER = "caseclock@alerts.example.gov.uk"
 DOMAIN = "alerts.example.gov.uk"
 FIRE_AT = datetime(2026, 3, 25, 9, tzinfo=UTC)
 ROLES = ("team_manager", "service_manager")
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    handler = Mailbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
 
 
 @pytest.fixture(scope="module")

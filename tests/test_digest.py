@@ -7,13 +7,11 @@ the ledger still holds one delivery per (key, person, channel), sent or failed t
 """
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from caseclock.core.actions import AlertState, NotifyAction
 from caseclock.notify.delivery import DIGEST_MIN_ALERTS, AlertOutcome, AlertToDeliver
@@ -41,19 +39,16 @@ from tests.test_delivery_batch import (
     smtp,
 )
 from tests.test_message import DASHBOARD, make_action, make_deadline
-from tests.test_notify_email import PASSWORD, RECIPIENT, Mailbox, free_port, plain_settings
+from tests.test_notify_email import (
+    PASSWORD,
+    RECIPIENT,
+    Mailbox,
+    free_port,
+    mailbox,
+    plain_settings,
+)
 
-__all__ = ["database"]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    handler = Mailbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+__all__ = ["database", "mailbox"]  # fixtures
 
 
 def action(ref: str, **overrides: object) -> NotifyAction:
