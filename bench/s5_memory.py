@@ -1,14 +1,20 @@
-"""Scenario 5, memory and storage per open case, at three sizes up to N.
+"""Scenario 5, memory and storage per open case, at sizes up to N.
 
-Caseclock and the floor open cases in three equal steps up to ``--n`` on one server and
-worker; after each step, once every case is opened and its first facts are written, the
-worker's resident memory, the dev server's, and the dev server's SQLite bytes are read.
+Caseclock and the floor open cases in equal steps (``--steps``, three by default) up to
+``--n`` on one server and worker; after each step, once every case is opened and its first
+facts are written, the worker's resident memory, the dev server's, and the dev server's
+SQLite bytes are read.
 The worker cache is Caseclock's default, 2,000 workflows, for both: past 2,000 open cases
 the worker's memory should stop growing while Temporal's storage keeps growing with the
 cases. The DBOS peer has no cache to evict into (every open workflow is a coroutine in its
-process), so it gets a fresh process per size, with all workflows waiting.
+process): it gets a fresh process per size on the same system database, which recovers the
+workflows of the earlier steps and starts the step's new ones, so every workflow is waiting
+in the process when its memory is read.
 
-Run: ``python -m bench.s5_memory --n 3000 --repeats 1``.
+Each step also records how fast its cases were opened (cases of the step over the seconds
+from its first start to its last case settled; for the peer that includes its process start
+and recovery) and the 1-minute load average, so a run to 50,000 gives the start rate as the
+open cases grow. Run: ``python -m bench.s5_memory --n 50000 --steps 5 --repeats 1``.
 """
 
 import argparse
@@ -19,23 +25,33 @@ from typing import Any
 
 from bench import scenario
 from bench.arms import caseclock_arm, child_protection, dbos_arm, floor_arm, referral
-from bench.common import ProcessCpu, dev_server_pid, wait_until
+from bench.common import ProcessCpu, dev_server_pid, load_average, wait_until
 
 NAME = "s5_memory"
 TITLE = "5. Memory and storage per open case"
-DEFAULTS = {"n": 3000, "repeats": 1}
+DEFAULTS = {"n": 3000, "repeats": 1, "steps": 3}
 HEADLINE = [
     "worker_rss_mib_at_n",
     "worker_rss_kib_per_case",
     "temporal_kib_per_case",
     "dev_server_rss_mib_at_n",
 ]
-STEPS = 3
-TIMEOUT_S = 900.0
+TIMEOUT_S = 1800.0
 
 
-def _sizes(n: int) -> list[int]:
-    return [n * step // STEPS for step in range(1, STEPS + 1)]
+def _sizes(n: int, steps: int) -> list[int]:
+    return [n * step // steps for step in range(1, steps + 1)]
+
+
+def _step(size: int, added: int, began: float) -> dict[str, float]:
+    """A step's size, how fast its cases were opened, and the load it ran in."""
+    seconds = time.monotonic() - began
+    return {
+        "open_cases": size,
+        "step_seconds": round(seconds, 1),
+        "opened_per_s": round(added / seconds, 1),
+        "load_1min": load_average()[0],
+    }
 
 
 def _figures(points: list[dict[str, float]], base_bytes: int, base_rss: float) -> dict[str, Any]:
@@ -50,7 +66,7 @@ def _figures(points: list[dict[str, float]], base_bytes: int, base_rss: float) -
     }
 
 
-async def caseclock(n: int, folder: Path, tuning: str) -> dict[str, Any]:
+async def caseclock(n: int, steps: int, folder: Path, tuning: str) -> dict[str, Any]:
     """Open referrals in steps; read memory and storage after each."""
     definition = child_protection()
     async with caseclock_arm(folder, tuning) as arm:
@@ -58,30 +74,28 @@ async def caseclock(n: int, folder: Path, tuning: str) -> dict[str, Any]:
         base_bytes, base_rss = arm.temporal_bytes(), arm.worker.cpu.rss_mib()
         points: list[dict[str, float]] = []
         done = 0
-        for size in _sizes(n):
+        for size in _sizes(n, steps):
+            began = time.monotonic()
             await arm.open_cases(
                 f"S5-{size}", size - done, lambda ref, now: [referral(ref, now)], definition
             )
-            done = size
 
             async def settled(size: int = size) -> bool:
                 arm.worker.check_alive()
                 return await arm.clocks() >= size
 
             await wait_until(settled, TIMEOUT_S, 0.5)
+            point = _step(size, size - done, began)
+            done = size
             time.sleep(2)  # noqa: ASYNC251 (let the last tasks finish; nothing else runs)
-            points.append(
-                {
-                    "open_cases": size,
-                    "worker_rss_mib": arm.worker.cpu.rss_mib(),
-                    "dev_server_rss_mib": server.rss_mib(),
-                    "storage_bytes": arm.temporal_bytes(),
-                }
-            )
+            point["worker_rss_mib"] = arm.worker.cpu.rss_mib()
+            point["dev_server_rss_mib"] = server.rss_mib()
+            point["storage_bytes"] = arm.temporal_bytes()
+            points.append(point)
         return _figures(points, base_bytes, base_rss)
 
 
-async def floor(n: int, folder: Path, tuning: str) -> dict[str, Any]:
+async def floor(n: int, steps: int, folder: Path, tuning: str) -> dict[str, Any]:
     """Start floor workflows in steps; read memory and storage after each."""
     async with floor_arm(folder, tuning) as arm:
         server = ProcessCpu(dev_server_pid(arm.server))
@@ -89,48 +103,47 @@ async def floor(n: int, folder: Path, tuning: str) -> dict[str, Any]:
         points: list[dict[str, float]] = []
         done = 0
         due = datetime.now(UTC) + timedelta(days=1)
-        for size in _sizes(n):
+        for size in _sizes(n, steps):
+            began = time.monotonic()
             await arm.open_cases(f"S5-{size}", size - done, due)
-            done = size
 
             async def settled(size: int = size) -> bool:
                 arm.worker.check_alive()
                 return await arm.opened() >= size
 
             await wait_until(settled, TIMEOUT_S, 0.5)
+            point = _step(size, size - done, began)
+            done = size
             time.sleep(2)  # noqa: ASYNC251 (as above)
-            points.append(
-                {
-                    "open_cases": size,
-                    "worker_rss_mib": arm.worker.cpu.rss_mib(),
-                    "dev_server_rss_mib": server.rss_mib(),
-                    "storage_bytes": arm.temporal_bytes(),
-                }
-            )
+            point["worker_rss_mib"] = arm.worker.cpu.rss_mib()
+            point["dev_server_rss_mib"] = server.rss_mib()
+            point["storage_bytes"] = arm.temporal_bytes()
+            points.append(point)
         return _figures(points, base_bytes, base_rss)
 
 
-async def dbos(n: int, folder: Path) -> dict[str, Any]:
-    """A fresh peer process per size, with every workflow open and waiting."""
+async def dbos(n: int, steps: int, folder: Path) -> dict[str, Any]:
+    """A fresh peer process per size on one database, with every workflow open and waiting."""
     points: list[dict[str, float]] = []
     base_rss = 0.0
     base_bytes = 0
-    for size in [0, *_sizes(n)]:
-        arm = dbos_arm(folder / f"size-{size}")
-        process = arm.launch(start=size, prefix="S5", due=time.time() + 86400)
+    arm = dbos_arm(folder)
+    done = 0
+    for size in [0, *_sizes(n, steps)]:
+        began = time.monotonic()
+        process = arm.launch(start=size - done, prefix=f"S5-{size}", due=time.time() + 86400)
         try:
 
-            async def settled(size: int = size, arm: Any = arm, process: Any = process) -> bool:
+            async def settled(size: int = size, process: Any = process) -> bool:
                 process.check_alive()
                 return arm.started_seconds() is not None and await arm.opened() >= size
 
             await wait_until(settled, TIMEOUT_S, 0.5)
+            point = _step(size, size - done, began)
+            done = size
             time.sleep(2)  # noqa: ASYNC251 (as above)
-            point = {
-                "open_cases": size,
-                "worker_rss_mib": process.cpu.rss_mib(),
-                "storage_bytes": arm.storage_bytes(),
-            }
+            point["worker_rss_mib"] = process.cpu.rss_mib()
+            point["storage_bytes"] = arm.storage_bytes()
         finally:
             process.stop()
         if size == 0:
@@ -145,11 +158,11 @@ async def run_once(args: argparse.Namespace, folder: Path) -> dict[str, dict[str
     arms = args.arms.split(",")
     found: dict[str, dict[str, Any]] = {}
     if "caseclock" in arms:
-        found["caseclock"] = await caseclock(args.n, folder / "caseclock", args.tuning)
+        found["caseclock"] = await caseclock(args.n, args.steps, folder / "caseclock", args.tuning)
     if "floor" in arms:
-        found["floor"] = await floor(args.n, folder / "floor", args.tuning)
+        found["floor"] = await floor(args.n, args.steps, folder / "floor", args.tuning)
     if "dbos" in arms:
-        found["dbos"] = await dbos(args.n, folder / "dbos")
+        found["dbos"] = await dbos(args.n, args.steps, folder / "dbos")
     return found
 
 

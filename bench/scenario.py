@@ -25,6 +25,10 @@ def parser(name: str, defaults: dict[str, Any]) -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog=f"python -m bench.{name}")
     parse.add_argument("--n", type=int, default=defaults.get("n", 0), help="size")
     parse.add_argument("--repeats", type=int, default=defaults.get("repeats", 3))
+    if "steps" in defaults:
+        parse.add_argument(
+            "--steps", type=int, default=defaults["steps"], help="reach n in this many equal steps"
+        )
     parse.add_argument("--arms", default=",".join(defaults.get("arms", ARMS)))
     parse.add_argument(
         "--tuning",
