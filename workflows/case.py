@@ -61,6 +61,11 @@ ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
 # delivered by the sweep (workflows/sweep.py) instead of by a timer and an activity per
 # alert here. Histories without this marker keep the per-alert path below.
 ALERTS_BY_SWEEP = "alerts-by-sweep"
+# Added after 2026.2 histories were recorded: a step (the case's facts and plan, about a
+# millisecond's write to the read model) runs as a local activity inside the workflow task
+# that made it, so an event costs one workflow task and no activity task, and the step's
+# input stays out of history. Histories without this marker keep the step as an activity.
+STEPS_AS_LOCAL_ACTIVITIES = "steps-as-local-activities"
 
 
 def rejected(error: EventRejectedError) -> ApplicationError:
@@ -376,11 +381,10 @@ class CaseWorkflow:
             plan, self._pending_plan = self._pending_plan, None
             records = [action for action in batch if not isinstance(action, NotifyAction)]
             if records or plan is not None or opened is not None:
-                await self._side_effect(
-                    "record_step",
+                await self._record_step(
                     RecordStepInput(
                         case_ref=self._case.case_ref, opened=opened, actions=records, plan=plan
-                    ),
+                    )
                 )
                 opened = None
             alerts = [action for action in batch if isinstance(action, NotifyAction)]
@@ -390,6 +394,24 @@ class CaseWorkflow:
                     NotifyAlertsInput(alerts=[self._notify_input(alert) for alert in alerts]),
                 )
             self._done += len(batch)
+
+    async def _record_step(self, step: RecordStepInput) -> None:
+        """Write a step's facts and plan, retried until it succeeds, like every side effect.
+
+        As a local activity a step that fails is retried within the workflow task (and after
+        a backoff of more than a minute, on a timer); if the worker dies before the task
+        completes, the task and its step run again, which the step's writes allow (events
+        by id, the plan by version).
+        """
+        if workflow.patched(STEPS_AS_LOCAL_ACTIVITIES):
+            await workflow.execute_local_activity(
+                "record_step",
+                step,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        else:
+            await self._side_effect("record_step", step)
 
     def _notify_input(self, alert: NotifyAction) -> NotifyEscalationInput:
         return NotifyEscalationInput(
