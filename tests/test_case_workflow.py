@@ -126,6 +126,40 @@ async def test_repeated_event_id_is_applied_once(
         assert clocks == {"referral_decision": "met", "assessment": "running"}
 
 
+async def test_an_event_is_one_workflow_task_with_its_step_as_a_local_activity(
+    local_env: WorkflowEnvironment, tmp_path: Path, definition: Definition
+) -> None:
+    today = local_date(datetime.now(UTC))
+    async with engine_stack(local_env.client, tmp_path) as stack:
+        await stack.open_referral(definition, "LA-1007", today)
+        await record_event(
+            stack.client, "LA-1007", event("d1", "referral_decision", today, "assessment")
+        )
+        # The update returns once its facts are written, whichever way the step ran.
+        case = await stack.read_model.get_case("LA-1007")
+        assert case is not None
+        assert case.current_stages["main"] == "assessment"
+        handle = stack.client.get_workflow_handle(workflow_id_for("LA-1007"))
+        events = (await handle.fetch_history()).events
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        markers = [
+            e.marker_recorded_event_attributes.marker_name
+            for e in events
+            if e.HasField("marker_recorded_event_attributes")
+        ]
+        assert "record_step" not in scheduled
+        assert "core_local_activity" in markers
+        # Accepted and completed in the same workflow task: no task in between.
+        kinds = [e.WhichOneof("attributes") for e in events]
+        accepted = kinds.index("workflow_execution_update_accepted_event_attributes")
+        completed = kinds.index("workflow_execution_update_completed_event_attributes")
+        assert "workflow_task_scheduled_event_attributes" not in kinds[accepted:completed]
+
+
 async def test_drifting_referral_climbs_the_ladder_rung_by_rung(
     time_skipping_env_factory,
     tmp_path: Path,

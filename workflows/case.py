@@ -1,8 +1,9 @@
 """CaseWorkflow: the durable shell around the pure process core, one workflow per case.
 
 Events arrive as updates, checked by a validator before anything changes. The workflow
-sleeps on one timer until the next alert falls due, runs the core's actions as activities,
-and continues as new before its history grows large. All decisions are the core's; this
+sleeps on one timer until the next alert falls due, runs the core's actions as activities
+(a step's facts and plan as a local activity, in the workflow task that made them), and
+continues as new before its history grows large. All decisions are the core's; this
 module only moves data between Temporal and the core.
 """
 
