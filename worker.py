@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 import structlog
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.calendar_activities import build_calendar
@@ -84,19 +84,23 @@ def build_worker(
             build_calendar,
         ],
         max_cached_workflows=settings.temporal.max_cached_workflows,
-        workflow_runner=SandboxedWorkflowRunner()
-        if settings.temporal.workflow_sandbox
-        else UnsandboxedWorkflowRunner(),
+        workflow_runner=workflow_runner(settings),
     )
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """Outside the sandbox unless the settings ask for it (see ``TemporalSettings``)."""
+    if not settings.temporal.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    # The sandbox imports these for every workflow run: compile them once.
+    cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
+    return SandboxedWorkflowRunner()
 
 
 async def run(settings: Settings) -> None:
     """Run the worker until SIGINT or SIGTERM, then shut down gracefully."""
     log = structlog.get_logger()
     await upgrade_database_async(settings.database.url)
-    if settings.temporal.workflow_sandbox:
-        # The sandbox imports these for every workflow run: compile them once.
-        cache_bytecode(sys.modules[workflow.__module__] for workflow in WORKFLOWS)
     engine, sessions = create_engine_and_sessions(settings.database)
     steps = step_writer_for(settings.database.url, sessions)
     client = await connect(settings)

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+import worker
 from caseclock.db.alert_plan import AlertPlan
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.read_model import ReadModel
@@ -32,7 +33,13 @@ async def test_the_settings_choose_the_workflow_runner(
     tmp_path: Path,
     sandbox: bool,
     expected: type[WorkflowRunner],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The bytecode cache is for the sandbox, which imports the workflow modules every run.
+    cached: list[list[str]] = []
+    monkeypatch.setattr(
+        worker, "cache_bytecode", lambda modules: cached.append([m.__name__ for m in modules])
+    )
     assert Settings().temporal.workflow_sandbox is False
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/read-model.db"),
@@ -41,7 +48,7 @@ async def test_the_settings_choose_the_workflow_runner(
     engine, sessions = create_engine_and_sessions(settings.database)
     try:
         async with httpx.AsyncClient() as http:
-            worker = build_worker(
+            built = build_worker(
                 settings,
                 local_env.client,
                 ReadModel(sessions),
@@ -49,6 +56,7 @@ async def test_the_settings_choose_the_workflow_runner(
                 AlertPlan(sessions),
                 http,
             )
-        assert type(worker.config()["workflow_runner"]) is expected
+        assert type(built.config()["workflow_runner"]) is expected
+        assert cached == ([["workflows.case", "workflows.sweep"]] if sandbox else [])
     finally:
         await engine.dispose()
