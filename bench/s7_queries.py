@@ -18,9 +18,11 @@ does after a bulk insert; without it no index-only scan is possible), SQLite ``A
 
 Scopes are those ``ApiServices.scope`` gives: a manager sees their teams and the cases
 allocated to them (their own code, with no cases here), a worker their own cases. After the
-load the measuring process runs ``gc.collect()`` then ``gc.freeze()`` (``--tuning gc`` leaves
-the collector alone), so that a collection does not walk the objects of the load and of
-the imported libraries; each query's figures include the collector's time while it ran
+load the measuring process sets its collector as the API process does
+(``caseclock/api/main.py``: the young generation's threshold at 10,000, then
+``gc.collect()`` and ``gc.freeze()``; ``--tuning gc`` leaves the collector at CPython's
+defaults), so that a collection does not walk the objects of the load and of the imported
+libraries; each query's figures include the collector's time while it ran
 (``<query>_gc_ms``: the longest pause, ``<query>_gcs``: collections).
 
 Queries, each timed ``REPEATS`` times with a random team or measure:
@@ -75,6 +77,7 @@ from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import alembic_config, upgrade_database_async
 from caseclock.db.oversight import ClockFilter, Oversight, Scope
 from caseclock.db.performance import Performance
+from caseclock.gc_pauses import YOUNG_THRESHOLD, collect_less_often
 from caseclock.settings import DatabaseSettings
 
 NAME = "s7_queries"
@@ -387,7 +390,9 @@ async def time_queries(
     }
     figures: dict[str, Any] = {}
     await oversight.clocks(Scope(everything=True), indexed_filter(), NOW)  # warm the pool
+    thresholds = gc.get_threshold()
     if freeze:
+        collect_less_often()
         gc.collect()
         gc.freeze()
     pauses = GcPauses()
@@ -408,7 +413,9 @@ async def time_queries(
         gc.callbacks.remove(pauses)
         if freeze:
             gc.unfreeze()
+            gc.set_threshold(*thresholds)
     figures["gc_frozen"] = int(freeze)
+    figures["gc_young_threshold"] = YOUNG_THRESHOLD if freeze else thresholds[0]
     return figures
 
 

@@ -1,4 +1,4 @@
-"""The worker's garbage collector: collect less often, and report long pauses.
+"""The worker's and the API's garbage collector: collect less often, report long pauses.
 
 A worker holding thousands of cached cases has a large heap, and a full collection walks
 all of it while nothing else in the process runs. Pauses longer than a threshold are
@@ -8,7 +8,9 @@ Starting a case allocates thousands of objects (its input, state and sandbox), s
 CPython's default first threshold (700 allocations) the collector ran every few cases and
 its older generations often: 14% of the worker's CPU while opening 600 cases. A first
 threshold of 10,000 took that to 6% (measured with ``gc.callbacks`` in the start-rate
-benchmark); 50,000 was no better and made one full collection take 0.36 s.
+benchmark); 50,000 was no better and made one full collection take 0.36 s. The API's
+queries build rows by the thousand (a leader's page over 300 teams is 7,800), so it runs
+with the same threshold.
 """
 
 import gc

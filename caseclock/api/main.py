@@ -7,6 +7,7 @@ SIGTERM. Nothing imports it but the CLI.
 """
 
 import asyncio
+import gc
 import signal
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager, contextmanager
@@ -23,6 +24,7 @@ from caseclock.codec import data_converter
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.db.migrate import upgrade_database_async
 from caseclock.definition.loader import load_definitions
+from caseclock.gc_pauses import collect_less_often, report_long_pauses
 from caseclock.settings import Settings
 
 
@@ -108,5 +110,12 @@ async def serve(settings: Settings, definitions_folder: Path) -> None:
             port=settings.api.port,
             definitions=len(definitions),
         )
+        # As in the worker: the young generation collected less often (a leader's page
+        # builds thousands of rows), long pauses logged, and full collections kept off
+        # what start-up loaded (imports, definitions), which lives as long as the server.
+        collect_less_often()
+        report_long_pauses()
+        gc.collect()
+        gc.freeze()
         await _Server(config).serve()
         log.info("api_stopped")
