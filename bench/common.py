@@ -96,12 +96,14 @@ def settings_facts() -> dict[str, Any]:
     """The settings every arm runs with (see docs/BENCHMARKS.md)."""
     return {
         "worker_max_cached_workflows": WORKER_CACHE,
-        "worker_runner": "sandboxed (SDK default), pollers: SDK default (5 workflow, 5 activity)",
+        "worker_runner": "Caseclock: outside the sandbox (its default); floor: sandboxed (SDK "
+        "default); pollers: SDK default (5 workflow, 5 activity)",
+        "caseclock_steps": "local activities (since commit 9d7affa)",
         "worker_max_concurrent": "SDK default (100 workflow tasks, 100 activities)",
         "dev_server_sqlite_pragmas": DEV_SERVER_PRAGMAS,
         "read_model": "SQLite (aiosqlite) in a temporary folder",
         "read_model_sqlite_pragmas": READ_MODEL_PRAGMAS,
-        "payload_codec": "Caseclock: AES-GCM (caseclock.codec); floor: none",
+        "payload_codec": "Caseclock: zlib, then AES-GCM (caseclock.codec); floor: none",
         "caseclock_log_level": "INFO (the default), to a file",
     }
 
