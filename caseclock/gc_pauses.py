@@ -8,9 +8,9 @@ Starting a case allocates thousands of objects (its input, state and sandbox), s
 CPython's default first threshold (700 allocations) the collector ran every few cases and
 its older generations often: 14% of the worker's CPU while opening 600 cases. A first
 threshold of 10,000 took that to 6% (measured with ``gc.callbacks`` in the start-rate
-benchmark); 50,000 was no better and made one full collection take 0.36 s. The API's
-queries build rows by the thousand (a leader's page over 300 teams is 7,800), so it runs
-with the same threshold.
+benchmark); 50,000 was no better and made one full collection take 0.36 s. The API keeps
+CPython's threshold: its queries are short, and their tail latency is better served by
+short, frequent collections (``bench/s7_queries.py``).
 """
 
 import gc
