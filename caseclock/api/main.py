@@ -112,8 +112,9 @@ async def serve(settings: Settings, definitions_folder: Path) -> None:
         )
         # Long collections logged, as in the worker, and full collections kept off what
         # start-up loaded (imports, definitions), which lives as long as the server. The
-        # young generation keeps CPython's threshold: the worker's 10,000 made the lists'
-        # p99 worse in the query benchmark (pauses of 10 to 16 ms instead of 3 to 7).
+        # young generation keeps CPython's threshold: in the query benchmark the worker's
+        # 10,000 made My work's longest pauses 12 to 16 ms instead of 4 to 7, and its p99
+        # worse.
         report_long_pauses()
         gc.collect()
         gc.freeze()
