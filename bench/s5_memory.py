@@ -84,7 +84,8 @@ async def caseclock(n: int, steps: int, folder: Path, tuning: str) -> dict[str, 
                 arm.worker.check_alive()
                 return await arm.clocks() >= size
 
-            await wait_until(settled, TIMEOUT_S, 0.5)
+            if not await wait_until(settled, TIMEOUT_S, 0.5):
+                raise RuntimeError(f"{size:,} cases were not all opened in time")
             point = _step(size, size - done, began)
             done = size
             time.sleep(2)  # noqa: ASYNC251 (let the last tasks finish; nothing else runs)
@@ -111,7 +112,8 @@ async def floor(n: int, steps: int, folder: Path, tuning: str) -> dict[str, Any]
                 arm.worker.check_alive()
                 return await arm.opened() >= size
 
-            await wait_until(settled, TIMEOUT_S, 0.5)
+            if not await wait_until(settled, TIMEOUT_S, 0.5):
+                raise RuntimeError(f"{size:,} cases were not all opened in time")
             point = _step(size, size - done, began)
             done = size
             time.sleep(2)  # noqa: ASYNC251 (as above)
@@ -138,7 +140,8 @@ async def dbos(n: int, steps: int, folder: Path) -> dict[str, Any]:
                 process.check_alive()
                 return arm.started_seconds() is not None and await arm.opened() >= size
 
-            await wait_until(settled, TIMEOUT_S, 0.5)
+            if not await wait_until(settled, TIMEOUT_S, 0.5):
+                raise RuntimeError(f"{size:,} cases were not all opened in time")
             point = _step(size, size - done, began)
             done = size
             time.sleep(2)  # noqa: ASYNC251 (as above)
