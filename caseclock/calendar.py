@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from caseclock.interning import ContentCache, shared_by_content
 from caseclock.units import Counting, Unit
 
 LONDON = ZoneInfo("Europe/London")
@@ -547,3 +548,17 @@ def due_instant_after_hours(start: datetime, hours: int) -> datetime:
     if hours < 1:
         raise ValueError(f"a statutory period must be at least 1 hour long, got {hours}")
     return start.astimezone(UTC) + timedelta(hours=hours)
+
+
+# Every case carries its calendar in its workflow input, and each cached workflow held its
+# own parsed copy (about 52 KiB and 180 objects for the collector to walk), the same for
+# every case of a span. Shared like definitions (caseclock/interning.py): a calendar is
+# frozen, and its lookups, cached on first use, are the same for every case that reads
+# them. A few calendars are live at once (a span of years each, and a new one when a bank
+# holiday is announced).
+CALENDAR_CACHE_SIZE = 16
+CALENDARS: ContentCache[WorkingCalendar] = ContentCache(CALENDAR_CACHE_SIZE)
+"""The process-wide cache ``intern_calendar`` uses."""
+
+intern_calendar = shared_by_content(WorkingCalendar, CALENDARS)
+"""Pydantic wrap validator: the shared parsed instance for this calendar content."""

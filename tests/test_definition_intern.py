@@ -26,17 +26,12 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, BeforeValidator, ValidationError, WrapValidator
 
-    from caseclock.calendar import WorkingCalendar
+    from caseclock.calendar import CALENDARS, Closure, WorkingCalendar
     from caseclock.calendar_source import build_england_and_wales_calendar
-    from caseclock.definition.intern import (
-        DEFINITIONS,
-        DefinitionCache,
-        content_key,
-        intern_definition,
-        is_plain_data,
-    )
+    from caseclock.definition.intern import DEFINITIONS, intern_definition
     from caseclock.definition.loader import load_definition
     from caseclock.definition.schema import Definition, TrackSpec
+    from caseclock.interning import ContentCache, content_key, is_plain_data
     from workflows.case_types import Allocation, CaseWorkflowInput
 
 
@@ -67,16 +62,19 @@ def _text_to_data(value: Any) -> Any:
 
 
 class PlainCaseInput(CaseWorkflowInput):
-    """CaseWorkflowInput without sharing: every input parses its own definition."""
+    """CaseWorkflowInput without sharing: every input parses its own definition and calendar."""
 
     definition: Annotated[Definition, BeforeValidator(_text_to_data)]
+    calendar: WorkingCalendar
 
 
 @pytest.fixture(autouse=True)
 def empty_cache() -> Iterator[None]:
     DEFINITIONS.clear()
+    CALENDARS.clear()
     yield
     DEFINITIONS.clear()
+    CALENDARS.clear()
 
 
 def definition_data(definition: Definition | None = None) -> dict[str, Any]:
@@ -150,10 +148,50 @@ def test_case_inputs_decoded_by_temporals_converter_share_the_definition() -> No
     (plain,) = converter.from_payloads([case_payload("LA-0003")], [PlainCaseInput])
 
     assert first.definition is second.definition
+    assert first.calendar is second.calendar
     assert (first.case_ref, second.case_ref) == ("LA-0001", "LA-0002")
-    # Without the validator each input parses its own copy.
+    assert (CALENDARS.misses, CALENDARS.hits) == (1, 1)
+    # Without the validators each input parses its own copies.
     assert plain.definition is not first.definition
-    assert plain.definition == first.definition
+    assert plain.calendar is not first.calendar
+    assert (plain.definition, plain.calendar) == (first.definition, first.calendar)
+
+
+def test_a_calendar_with_other_days_is_not_shared() -> None:
+    closed = Closure(day=the_calendar().bank_holidays[0].day.replace(day=2), name="Closure day")
+    other = WorkingCalendar.from_days(
+        region="england-and-wales",
+        source="test",
+        first_year=2025,
+        last_year=2034,
+        bank_holidays=the_calendar().bank_holidays,
+        local_closures=(closed,),
+    )
+    value = CaseWorkflowInput(
+        case_ref="LA-0001",
+        allocation=Allocation(team="TM-AE"),
+        definition=the_definition(),
+        calendar=other,
+    )
+    (payload,) = pydantic_data_converter.payload_converter.to_payloads([value])
+
+    converter = pydantic_data_converter.payload_converter
+    (usual,) = converter.from_payloads([case_payload("LA-0002")], [CaseWorkflowInput])
+    (closure,) = converter.from_payloads([payload], [CaseWorkflowInput])
+
+    assert closure.calendar == other
+    assert usual.calendar == the_calendar()
+    assert closure.calendar is not usual.calendar
+    assert not closure.calendar.is_working_day(closed.day)
+    assert len(CALENDARS) == 2
+
+
+def test_a_calendar_that_is_not_one_is_refused_and_not_kept() -> None:
+    payload = json.loads(case_payload().data)
+    broken = {**payload["calendar"], "first_year": 2040}  # after its last year
+    with pytest.raises(ValidationError, match="calendar"):
+        CaseWorkflowInput.model_validate_json(json.dumps({**payload, "calendar": broken}))
+    assert len(CALENDARS) == 0
 
 
 def test_different_content_gives_different_definitions() -> None:
@@ -269,7 +307,7 @@ def test_content_keys_keep_order_and_types_that_json_text_would_fold() -> None:
 
 
 def test_the_cache_keeps_the_most_recently_used() -> None:
-    cache = DefinitionCache(maxsize=2)
+    cache = ContentCache[Definition](maxsize=2)
     made: list[str] = []
 
     def parse(name: str) -> Definition:
@@ -299,7 +337,7 @@ def test_the_default_cache_is_bounded() -> None:
 
 def test_a_cache_needs_room_for_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        DefinitionCache(maxsize=0)
+        ContentCache[Definition](maxsize=0)
 
 
 def test_threads_parsing_the_same_content_at_once_share_one_instance() -> None:
@@ -346,25 +384,27 @@ def test_memory_for_case_inputs_with_and_without_sharing() -> None:
     print(
         f"\n{count} case inputs: {plain / 2**20:.1f} MiB ({plain / count / 1024:.0f} KiB each) "
         f"without sharing, {shared / 2**20:.1f} MiB ({shared / count / 1024:.0f} KiB each) "
-        f"with one shared definition"
+        f"with one shared definition and calendar"
     )
-    # The definition is most of an input (about 205 of 250 KiB); the calendar and the rest
-    # are still per case.
-    assert shared < plain * 0.4
+    # The definition and the calendar are most of an input (about 205 and 45 of 250 KiB);
+    # the case's own values are the rest.
+    assert shared < plain * 0.1
 
 
 @workflow.defn
 class DefinitionIdentityWorkflow:
-    """Returns the identity of the definition its input was decoded into."""
+    """Returns the identities of the definition and calendar its input was decoded into."""
 
     @workflow.run
-    async def run(self, request: CaseWorkflowInput) -> int:
-        return id(request.definition)
+    async def run(self, request: CaseWorkflowInput) -> tuple[int, int]:
+        return id(request.definition), id(request.calendar)
 
 
 @pytest.mark.temporal
 @pytest.mark.parametrize("local_env", [pydantic_data_converter], indirect=True)
-async def test_sandboxed_workflow_runs_share_one_definition(local_env: WorkflowEnvironment) -> None:
+async def test_sandboxed_workflow_runs_share_one_definition_and_calendar(
+    local_env: WorkflowEnvironment,
+) -> None:
     client = local_env.client
     task_queue = f"intern-{uuid.uuid4()}"
     value = CaseWorkflowInput(
@@ -373,7 +413,7 @@ async def test_sandboxed_workflow_runs_share_one_definition(local_env: WorkflowE
         definition=the_definition(),
         calendar=the_calendar(),
     )
-    ids: list[int] = []
+    ids: list[tuple[int, int]] = []
 
     async with Worker(client, task_queue=task_queue, workflows=[DefinitionIdentityWorkflow]):
         for number in range(3):
@@ -387,4 +427,4 @@ async def test_sandboxed_workflow_runs_share_one_definition(local_env: WorkflowE
             )
 
     assert len(set(ids)) == 1
-    assert DEFINITIONS.misses == 1
+    assert DEFINITIONS.misses == CALENDARS.misses == 1

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, WrapValidator
 
-from caseclock.calendar import WorkingCalendar
+from caseclock.calendar import WorkingCalendar, intern_calendar
 from caseclock.core.actions import ClockSnapshot
 from caseclock.core.events import CaseEvent
 from caseclock.core.state import CaseState
@@ -67,7 +67,9 @@ class CaseWorkflowInput(BaseModel):
         WrapValidator(intern_definition),
         PlainSerializer(definition_as_text, when_used="json"),
     ]
-    calendar: WorkingCalendar
+    # Shared likewise, one parsed calendar per content (caseclock.calendar.intern_calendar);
+    # written as an object, as before.
+    calendar: Annotated[WorkingCalendar, WrapValidator(intern_calendar)]
     state: CaseState | None = None
     # Events applied when the case starts (normally its referral), so starting a case
     # and recording its first event is one durable step.
