@@ -3,6 +3,7 @@
 Every expected figure is worked out by hand from the rows each test writes.
 """
 
+import secrets
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -116,6 +117,56 @@ async def test_timeliness_by_team_and_month(database: Database, teams: tuple[str
     assert figures[("proceedings_within_26_weeks", "2024-12")] == (1, 2, 50.0)
     assert figures[("plo_decided_within_16_weeks", "2024-12")] == (1, 1, 100.0)
     assert {r.team for r in rows} == {team_a}
+
+
+async def test_rows_come_in_pythons_order_of_measure_team_and_month(database: Database) -> None:
+    # Sorted by measure, team and month in code points, as sorted() orders the rows, never
+    # in the database's collation (en_US, for one, puts "a" before "B" and passes over "-"):
+    # team codes mixing case and punctuation, with rows from the monthly counts (alone and
+    # summed over several clocks), from clocks' durations and from open plans.
+    token = secrets.token_hex(3)
+    prefixes = ("b", "B", "a.b", "a-b", "a_b", "ab", "A", "Ab", "aB", "0", "a9", "Z")
+    teams = [f"{prefix}-{token}" for prefix in prefixes]
+    met, late = ClockStatus.MET, ClockStatus.MET_LATE
+    read_model = ReadModel(database.sessions)
+    for number, team in enumerate(teams):
+        writer = Writer(read_model, team)
+        for closed in (date(2025, 2, 3), date(2025, 1, 15)):
+            await writer.clock("icpc", date(2025, 1, 2), date(2025, 1, 20), met, closed)
+        await writer.clock(
+            "review_conferences", date(2025, 1, 2), date(2025, 1, 20), late, date(2025, 1, 22)
+        )
+        await writer.clock(
+            "first_review_conference", date(2025, 1, 2), date(2025, 1, 20), met, date(2025, 1, 9)
+        )
+        if number % 2:
+            await writer.clock(
+                "care_proceedings", date(2024, 7, 1), date(2024, 12, 29), met, date(2025, 1, 6)
+            )
+            await writer.clock(
+                "cp_plan_duration", date(2024, 11, 4), date(2026, 5, 4), ClockStatus.RUNNING
+            )
+
+    rows = await Performance(database.sessions).report(
+        date(2025, 1, 1), date(2025, 2, 28), teams=teams
+    )
+    assert rows == sorted(rows)
+    assert len({row[:3] for row in rows}) == len(rows)
+    assert [row.team for row in rows if row.measure == "review_conferences_on_time"] == sorted(
+        teams
+    )
+    assert sorted(teams)[:3] == [f"0-{token}", f"A-{token}", f"Ab-{token}"]
+    assert {row.measure for row in rows} == {
+        "icpc_within_15_wd",
+        "review_conferences_on_time",
+        "proceedings_within_26_weeks",
+        "cp_plans_over_18_months",
+        "cp_plans_over_24_months",
+    }
+    icpc = [(row.team, row.month) for row in rows if row.measure == "icpc_within_15_wd"]
+    assert icpc == [(team, month) for team in sorted(teams) for month in ("2025-01", "2025-02")]
+    review = {(row.numerator, row.denominator, row.value) for row in rows if row.team == teams[0]}
+    assert (1, 2, 50.0) in review
 
 
 async def test_plans_open_long_and_repeat_plans(database: Database, teams: tuple[str, str]) -> None:

@@ -11,6 +11,8 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from operator import itemgetter
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -188,9 +190,21 @@ def _month_label(day: date) -> str:
 _new_row = tuple.__new__
 
 
+# round() to a decimal place costs more than the rest of a row, and a leader's thousands of
+# rows hold few distinct pairs of counts (a team's month is a few tens of occurrences): each
+# pair is worked out once. Bounded, as the API process runs for weeks.
+@lru_cache(maxsize=4096)
+def _percent(numerator: int, denominator: int) -> float | None:
+    return round(100 * numerator / denominator, 1) if denominator else None
+
+
 def _row(measure: str, team: str, month: str, numerator: int, denominator: int) -> MeasureRow:
-    value = round(100 * numerator / denominator, 1) if denominator else None
+    value = _percent(numerator, denominator)
     return _new_row(MeasureRow, (measure, team, month, numerator, denominator, value))
+
+
+# A MeasureRow's measure, team and month: its sort key, field by field (see ``report``).
+_BY_FIELD = (itemgetter(2), itemgetter(1), itemgetter(0))
 
 
 class Performance:
@@ -209,9 +223,16 @@ class Performance:
             rows += await self._durations(session, start, end, teams)
             rows += await self._plans(session, start, end, teams)
             rows += await self._escalations(session, start, end, teams)
-        # By measure, team and month: a MeasureRow's first fields, unique to it. Sorting the
-        # tuples themselves allocates no key per row (thousands of them on a leader's page).
-        return sorted(rows)
+        # By measure, team and month (a MeasureRow's first fields, unique to it), in Python's
+        # string order whatever the database's collation: the order of ``sorted(rows)``.
+        # Three stable sorts, month first and measure last, give that order in half the time
+        # on a leader's thousands of rows: one string per key compares in C, where the named
+        # tuples compare field by field through the generic object comparison. (An ORDER BY
+        # in the database cost more still: it doubled the fetch of a leader's year on
+        # PostgreSQL, and would need a per-dialect COLLATE to give this order.)
+        for field in _BY_FIELD:
+            rows.sort(key=field)
+        return rows
 
     async def caseload(self, teams: Sequence[str] | None = None) -> list[CaseloadRow]:
         """Open cases per worker, largest first."""
