@@ -8,7 +8,8 @@ what docs/BENCHMARKS.md proposes without touching it:
 - ``runner``: the unsandboxed workflow runner and autoscaling pollers (options passed to
   ``temporalio.worker.Worker`` by ``worker.build_worker``);
 - ``sync``: ``PRAGMA synchronous=NORMAL`` on the read model's SQLite connections (in WAL
-  mode a commit survives a crash of the process; the last ones may be lost on power loss).
+  mode a commit survives a crash of the process; the last ones may be lost on power loss);
+- ``census``: print a census of the worker's memory on SIGUSR1 (``bench.census``).
 """
 
 import functools
@@ -19,6 +20,7 @@ from sqlalchemy import event
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner
 
 import worker
+from bench import census
 from caseclock.db.engine import create_engine_and_sessions
 from caseclock.settings import DatabaseSettings
 
@@ -47,6 +49,8 @@ def apply_tuning(tuning: set[str]) -> None:
         worker.Worker = functools.partial(worker.Worker, **RUNNER_OPTIONS)  # type: ignore[misc]
     if "sync" in tuning:
         worker.create_engine_and_sessions = _engine_with_synchronous_normal
+    if "census" in tuning:
+        census.install()
 
 
 def main() -> None:

@@ -269,6 +269,11 @@ class ChildProcess:
         assert self.process is not None
         return ProcessCpu(self.process.pid)
 
+    def signal(self, number: int) -> None:
+        """Send a signal to the running process."""
+        assert self.process is not None
+        self.process.send_signal(number)
+
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to finish anything."""
         if self.process is not None and self.process.poll() is None:

@@ -15,9 +15,12 @@ Each step also records how fast its cases were opened (cases of the step over th
 from its first start to its last case settled; for the peer that includes its process start
 and recovery) and the 1-minute load average, so a run to 50,000 gives the start rate as the
 open cases grow. Run: ``python -m bench.s5_memory --n 50000 --steps 5 --repeats 1``.
+With ``--tuning census`` the worker also prints a census of its memory after each step
+(``bench.census``), to trace what grows.
 """
 
 import argparse
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +75,7 @@ async def caseclock(n: int, steps: int, folder: Path, tuning: str) -> dict[str, 
     async with caseclock_arm(folder, tuning) as arm:
         server = ProcessCpu(dev_server_pid(arm.server))
         base_bytes, base_rss = arm.temporal_bytes(), arm.worker.cpu.rss_mib()
+        census = "census" in tuning.split(",")
         points: list[dict[str, float]] = []
         done = 0
         for size in _sizes(n, steps):
@@ -93,6 +97,8 @@ async def caseclock(n: int, steps: int, folder: Path, tuning: str) -> dict[str, 
             point["dev_server_rss_mib"] = server.rss_mib()
             point["storage_bytes"] = arm.temporal_bytes()
             points.append(point)
+            if census:
+                arm.worker.signal(signal.SIGUSR1)  # bench.census prints to the worker's log
         return _figures(points, base_bytes, base_rss)
 
 
