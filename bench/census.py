@@ -4,12 +4,15 @@
 after each step. Each census is one line, ``CENSUS {json}``, on the process's output (the
 worker's log), with:
 
-- ``rss_mib``: resident memory;
+- ``rss_mib``: resident memory, after the collection;
+- ``unreachable_collected``: the cyclic garbage that full collection found;
 - ``python_blocks``: objects and buffers Python's allocator holds (``sys.getallocatedblocks``)
   after a full collection, so what is still reachable;
 - ``malloc``: glibc's view (``mallinfo2``): bytes in use and free inside its heap, and bytes
   in its own mappings. Memory outside both (RSS minus what malloc holds) is native code's
   own mappings or the interpreter's arenas;
+- ``arenas``: per glibc arena, what it holds from the system and its free chunks by size
+  (under 1 KiB, under 64 KiB, larger);
 - ``types``: the 40 most numerous live object types and their counts.
 
 Growth in ``python_blocks`` and ``types`` between steps is Python objects kept per case;
@@ -116,11 +119,12 @@ def _rss_mib() -> float:
 def census() -> dict[str, Any]:
     """Memory as it stands after a full collection."""
     began = time.monotonic()
-    gc.collect()
+    unreachable = gc.collect()
     objects = gc.get_objects()
     types = Counter(type(item).__qualname__ for item in objects)
     return {
         "rss_mib": _rss_mib(),
+        "unreachable_collected": unreachable,
         "python_blocks": sys.getallocatedblocks(),
         "tracked_objects": len(objects),
         "malloc": _malloc(),
