@@ -23,6 +23,7 @@ It is a diagnostic: a full collection over a large heap pauses the worker for se
 import ctypes
 import gc
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -32,6 +33,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 from xml.etree import ElementTree
+
+from bench.common import ProcessCpu
 
 TOP_TYPES = 40
 
@@ -54,13 +57,18 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _malloc() -> dict[str, float]:
-    """The C heap (glibc): in use, free inside it, and in its own mappings (MiB); {} elsewhere."""
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, where it is glibc (with ``mallinfo2``); None elsewhere."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
     except (OSError, AttributeError):
-        return {}
+        return None
+    return libc
+
+
+def _malloc(libc: ctypes.CDLL) -> dict[str, float]:
+    """The C heap: in use, free inside it, and in its own mappings (MiB)."""
     info = libc.mallinfo2()
     mib = 1024 * 1024
     return {
@@ -70,12 +78,8 @@ def _malloc() -> dict[str, float]:
     }
 
 
-def _malloc_arenas() -> list[dict[str, float]]:
+def _malloc_arenas(libc: ctypes.CDLL) -> list[dict[str, float]]:
     """Per glibc arena: memory it holds from the system, and its free chunks by size (MiB)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return []
     libc.fopen.restype = ctypes.c_void_p  # a FILE *, not the default int
     libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
     libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
@@ -109,26 +113,20 @@ def _malloc_arenas() -> list[dict[str, float]]:
     return arenas
 
 
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 def census() -> dict[str, Any]:
     """Memory as it stands after a full collection."""
     began = time.monotonic()
     unreachable = gc.collect()
     objects = gc.get_objects()
     types = Counter(type(item).__qualname__ for item in objects)
+    libc = _glibc()
     return {
-        "rss_mib": _rss_mib(),
+        "rss_mib": ProcessCpu(os.getpid()).rss_mib(),
         "unreachable_collected": unreachable,
         "python_blocks": sys.getallocatedblocks(),
         "tracked_objects": len(objects),
-        "malloc": _malloc(),
-        "arenas": _malloc_arenas(),
+        "malloc": _malloc(libc) if libc else {},
+        "arenas": _malloc_arenas(libc) if libc else [],
         "types": dict(types.most_common(TOP_TYPES)),
         "seconds": round(time.monotonic() - began, 2),
     }
