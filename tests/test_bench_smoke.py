@@ -8,6 +8,9 @@ counts). The DBOS peer is left out: it is installed by ``./run bench``, not by t
 
 import argparse
 import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,22 @@ async def test_storm_delivers_a_tiny_storm_on_caseclock_and_the_floor(
     found = await s3_storm.run_once(args, tmp_path)
     assert found["caseclock"]["lost"] == 0
     assert found["floor"]["lost"] == 0
+
+
+def test_the_memory_census_prints_on_sigusr1() -> None:
+    # As scenario 5 uses it: installed in a process, then asked for by a signal.
+    script = (
+        "import os, signal\n"
+        "from bench import census\n"
+        "census.install()\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("CENSUS ")]
+    assert len(lines) == 2  # at install, and on the signal
+    found = json.loads(lines[-1].removeprefix("CENSUS "))
+    assert found["rss_mib"] > 0
+    assert found["tracked_objects"] > 0
+    assert found["types"]
